@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up a virtual environment (CPU torch) and run the test suite. The README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# torch==2.13.0 is pinned in pyproject: on these machines it is the local CPU build.
+.venv/bin/python -m pip install -q -e ".[test]"
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,92 @@
+"""Helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ParameterError, SemeqError
+from ..params import EQParams
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def parse_band(text: str, *, with_q: bool) -> tuple[float, ...]:
+    """Parse ``GAIN@FREQ`` or ``GAIN@FREQ/Q`` (``k`` suffix allowed on the frequency)."""
+    pattern = rf"^\s*({_NUM})\s*(?:dB)?\s*@\s*({_NUM})\s*(k?)\s*(?:Hz)?" + (rf"\s*/\s*({_NUM})\s*$" if with_q else r"\s*$")
+    m = re.match(pattern, text, flags=re.IGNORECASE)
+    if not m:
+        form = "GAIN@FREQ/Q, e.g. 3@1000/0.7" if with_q else "GAIN@FREQ, e.g. -2@120"
+        raise ParameterError(f"cannot read band {text!r}: expected {form}")
+    gain, freq = float(m.group(1)), float(m.group(2)) * (1000.0 if m.group(3) else 1.0)
+    return (gain, freq, float(m.group(4))) if with_q else (gain, freq)
+
+
+def params_from_args(low_shelf: str | None, peaks: list[str] | None, high_shelf: str | None) -> EQParams:
+    """Build EQParams from the ``--low-shelf``, ``--peak`` and ``--high-shelf`` options."""
+    values: dict[str, float] = {}
+    if low_shelf:
+        values["low_shelf_gain_db"], values["low_shelf_freq_hz"] = parse_band(low_shelf, with_q=False)
+    peaks = peaks or []
+    if len(peaks) > 3:
+        raise ParameterError(f"at most three --peak bands, got {len(peaks)}")
+    for i, peak in enumerate(peaks, start=1):
+        g, f, q = parse_band(peak, with_q=True)
+        values[f"peak{i}_gain_db"], values[f"peak{i}_freq_hz"], values[f"peak{i}_q"] = g, f, q
+    if high_shelf:
+        values["high_shelf_gain_db"], values["high_shelf_freq_hz"] = parse_band(high_shelf, with_q=False)
+    return EQParams(**values)
+
+
+def plot_curves(path: str | Path, freqs_hz: np.ndarray, curves: dict[str, np.ndarray], *, title: str,
+                ylabel: str = "gain (dB)", force: bool = False, spectra: dict[str, np.ndarray] | None = None) -> Path:
+    """Draw response curves on a log-frequency axis to a PNG, written atomically."""
+    import os
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if path.exists() and not force:
+        raise SemeqError(f"{path}: already exists (use --force to overwrite)")
+    if not path.parent.exists():
+        raise SemeqError(f"{path}: the folder {path.parent} does not exist")
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for label, curve in curves.items():
+        ax.semilogx(freqs_hz, curve, label=label, linewidth=2)
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    ax.set_xlim(freqs_hz[0], freqs_hz[-1])
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    if spectra:
+        ax2 = ax.twinx()
+        for label, spectrum in spectra.items():
+            ax2.semilogx(freqs_hz, spectrum, label=label, linewidth=1, alpha=0.6, linestyle="--")
+        ax2.set_ylabel("long-term spectrum (dB, loudness-normalised)")
+        lines = ax.get_legend_handles_labels()
+        lines2 = ax2.get_legend_handles_labels()
+        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize=8)
+    else:
+        ax.legend(loc="best")
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def log_freqs(n: int = 256, low_hz: float = 20.0, high_hz: float = 20000.0) -> np.ndarray:
+    return np.geomspace(low_hz, high_hz, n)

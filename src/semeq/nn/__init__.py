@@ -1,0 +1,1 @@
+"""Neural models (torch only): mel front end, audio encoder, EQ VAE, checkpoints."""

@@ -1,0 +1,212 @@
+"""The 5-band parametric EQ of the SAFE plugin, declared once.
+
+Thirteen numbers in the SAFE-DB column order: low shelf (gain, freq), three peaking bands
+(gain, freq, Q), high shelf (gain, freq). Bands are numbered 1-3 for the peaks everywhere in
+code, docs and CLI output. Shelves use the plugin's fixed Q of 0.71.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["ParamSpec", "PARAMETERS", "PARAM_NAMES", "SHELF_Q", "N_PARAMS", "EQParams"]
+
+SHELF_Q = 0.71
+"""Fixed Q of the SAFE plugin's shelves."""
+
+GAIN_DB_RANGE = (-12.0, 12.0)
+Q_RANGE = (0.1, 10.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParamSpec:
+    """One EQ parameter: its name, unit, range and the scale of its normalised form."""
+
+    name: str
+    unit: Literal["dB", "Hz", ""]
+    low: float
+    high: float
+    scale: Literal["linear", "log"]
+
+    def to_unit(self, value: np.ndarray | float) -> np.ndarray:
+        """Map a value in physical units to [0, 1] (log-scaled for frequencies and Q)."""
+        value = np.asarray(value, dtype=np.float64)
+        if self.scale == "log":
+            return (np.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (value - self.low) / (self.high - self.low)
+
+    def from_unit(self, value_unit: np.ndarray | float) -> np.ndarray:
+        """Inverse of :meth:`to_unit`."""
+        value_unit = np.asarray(value_unit, dtype=np.float64)
+        if self.scale == "log":
+            return np.exp(math.log(self.low) + value_unit * (math.log(self.high) - math.log(self.low)))
+        return self.low + value_unit * (self.high - self.low)
+
+
+def _gain(name: str) -> ParamSpec:
+    return ParamSpec(name=name, unit="dB", low=GAIN_DB_RANGE[0], high=GAIN_DB_RANGE[1], scale="linear")
+
+
+def _freq(name: str, low: float, high: float) -> ParamSpec:
+    return ParamSpec(name=name, unit="Hz", low=low, high=high, scale="log")
+
+
+def _q(name: str) -> ParamSpec:
+    return ParamSpec(name=name, unit="", low=Q_RANGE[0], high=Q_RANGE[1], scale="log")
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    _gain("low_shelf_gain_db"),
+    _freq("low_shelf_freq_hz", 22.0, 1000.0),
+    _gain("peak1_gain_db"),
+    _freq("peak1_freq_hz", 82.0, 3900.0),
+    _q("peak1_q"),
+    _gain("peak2_gain_db"),
+    _freq("peak2_freq_hz", 180.0, 4700.0),
+    _q("peak2_q"),
+    _gain("peak3_gain_db"),
+    _freq("peak3_freq_hz", 220.0, 10000.0),
+    _q("peak3_q"),
+    _gain("high_shelf_gain_db"),
+    _freq("high_shelf_freq_hz", 580.0, 20000.0),
+)
+"""The one ordered declaration of the 13 parameters, in SAFE-DB column order."""
+
+PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMETERS)
+N_PARAMS = len(PARAMETERS)
+GAIN_INDICES = (0, 2, 5, 8, 11)
+"""Positions of the five band gains in the 13-vector."""
+
+# Values read from float32 files sit a hair outside the declared ranges (0.71000004...).
+_RANGE_SLACK = 1e-4
+
+
+@dataclass(frozen=True, kw_only=True)
+class EQParams:
+    """A SAFE 5-band EQ setting. Construct with keywords, or :meth:`from_vector`.
+
+    Raises
+    ------
+    ParameterError
+        If a value is not finite or lies outside its SAFE range. Use :meth:`clipped` for
+        model outputs that may stray.
+
+    Examples
+    --------
+    >>> p = EQParams.flat()
+    >>> p.peak1_gain_db
+    0.0
+    >>> EQParams.from_vector(p.to_vector()) == p
+    True
+    """
+
+    low_shelf_gain_db: float = 0.0
+    low_shelf_freq_hz: float = 150.0
+    peak1_gain_db: float = 0.0
+    peak1_freq_hz: float = 560.0
+    peak1_q: float = SHELF_Q
+    peak2_gain_db: float = 0.0
+    peak2_freq_hz: float = 1000.0
+    peak2_q: float = SHELF_Q
+    peak3_gain_db: float = 0.0
+    peak3_freq_hz: float = 3300.0
+    peak3_q: float = SHELF_Q
+    high_shelf_gain_db: float = 0.0
+    high_shelf_freq_hz: float = 8200.0
+
+    def __post_init__(self) -> None:
+        for spec in PARAMETERS:
+            value = getattr(self, spec.name)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ParameterError(f"{spec.name} must be a number, got {value!r}") from None
+            object.__setattr__(self, spec.name, value)
+            if not math.isfinite(value):
+                raise ParameterError(f"{spec.name} must be finite, got {value}")
+            slack = _RANGE_SLACK * max(1.0, abs(spec.high))
+            if not spec.low - slack <= value <= spec.high + slack:
+                raise ParameterError(
+                    f"{spec.name}={value:g} {spec.unit} is outside the SAFE range "
+                    f"[{spec.low:g}, {spec.high:g}]".replace(" ]", "]")
+                )
+
+    @classmethod
+    def flat(cls) -> EQParams:
+        """All gains zero at the plugin's default frequencies: the identity EQ."""
+        return cls()
+
+    @classmethod
+    def from_vector(cls, values: Sequence[float] | np.ndarray) -> EQParams:
+        """Build from 13 values in SAFE-DB column order."""
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if values.shape != (N_PARAMS,):
+            raise ParameterError(f"an EQ needs {N_PARAMS} values in SAFE order, got {values.size}")
+        return cls(**{name: float(v) for name, v in zip(PARAM_NAMES, values)})
+
+    def to_vector(self) -> np.ndarray:
+        """The 13 values in SAFE-DB column order, float64."""
+        return np.array([getattr(self, name) for name in PARAM_NAMES], dtype=np.float64)
+
+    @classmethod
+    def from_unit_vector(cls, values_unit: Sequence[float] | np.ndarray) -> EQParams:
+        """Build from 13 normalised values in [0, 1] (clipped), as the models produce."""
+        values_unit = np.clip(np.asarray(values_unit, dtype=np.float64).reshape(-1), 0.0, 1.0)
+        if values_unit.shape != (N_PARAMS,):
+            raise ParameterError(f"an EQ needs {N_PARAMS} values, got {values_unit.size}")
+        return cls.from_vector([s.from_unit(v) for s, v in zip(PARAMETERS, values_unit)])
+
+    def to_unit_vector(self) -> np.ndarray:
+        """The 13 values normalised to [0, 1]: gains linearly, frequencies and Q in log."""
+        return np.array([s.to_unit(getattr(self, s.name)) for s in PARAMETERS], dtype=np.float64)
+
+    @classmethod
+    def clipped(cls, values: Sequence[float] | np.ndarray) -> EQParams:
+        """Build from 13 values in SAFE order, clipping each into its range (for model outputs)."""
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if values.shape != (N_PARAMS,):
+            raise ParameterError(f"an EQ needs {N_PARAMS} values in SAFE order, got {values.size}")
+        if not np.all(np.isfinite(values)):
+            raise ParameterError("EQ values must be finite")
+        lows = np.array([s.low for s in PARAMETERS])
+        highs = np.array([s.high for s in PARAMETERS])
+        return cls.from_vector(np.clip(values, lows, highs))
+
+    def inverted(self) -> EQParams:
+        """The exact inverse EQ: every gain negated (RBJ shelves and peaks invert this way)."""
+        return dataclasses.replace(self, **{PARAM_NAMES[i]: -getattr(self, PARAM_NAMES[i]) for i in GAIN_INDICES})
+
+    def scaled(self, factor: float) -> EQParams:
+        """Every gain multiplied by ``factor`` (clipped to the gain range)."""
+        lo, hi = GAIN_DB_RANGE
+        return dataclasses.replace(
+            self,
+            **{PARAM_NAMES[i]: float(np.clip(getattr(self, PARAM_NAMES[i]) * factor, lo, hi)) for i in GAIN_INDICES},
+        )
+
+    @property
+    def gains_db(self) -> np.ndarray:
+        """The five band gains (low shelf, peaks 1-3, high shelf)."""
+        return self.to_vector()[list(GAIN_INDICES)]
+
+    def describe(self) -> str:
+        """A multi-line human summary, bands numbered as everywhere else."""
+        return "\n".join(
+            [
+                f"  low shelf   {self.low_shelf_gain_db:+6.2f} dB @ {self.low_shelf_freq_hz:8.1f} Hz",
+                f"  peak 1      {self.peak1_gain_db:+6.2f} dB @ {self.peak1_freq_hz:8.1f} Hz  Q {self.peak1_q:.2f}",
+                f"  peak 2      {self.peak2_gain_db:+6.2f} dB @ {self.peak2_freq_hz:8.1f} Hz  Q {self.peak2_q:.2f}",
+                f"  peak 3      {self.peak3_gain_db:+6.2f} dB @ {self.peak3_freq_hz:8.1f} Hz  Q {self.peak3_q:.2f}",
+                f"  high shelf  {self.high_shelf_gain_db:+6.2f} dB @ {self.high_shelf_freq_hz:8.1f} Hz",
+            ]
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in PARAM_NAMES}
