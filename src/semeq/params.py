@@ -85,7 +85,7 @@ GAIN_INDICES = (0, 2, 5, 8, 11)
 """Positions of the five band gains in the 13-vector."""
 
 # Values read from float32 files sit a hair outside the declared ranges (0.71000004...).
-_RANGE_SLACK = 1e-4
+_RANGE_SLACK = 1e-6
 
 
 @dataclass(frozen=True, kw_only=True)
