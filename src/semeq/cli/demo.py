@@ -1,4 +1,4 @@
-"""``semeq demo``: the pipeline on a bundled, generated clip."""
+"""``semeq demo``: the whole pipeline on a bundled, generated clip."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dsp import apply_eq, eq_response
 from ..io import save_audio
-from ..params import EQParams
-from .common import log_freqs, plot_curves
 
 
 def demo_signal(sample_rate: int = 44100, duration_s: float = 6.0, seed: int = 0) -> np.ndarray:
-    """A generated stereo clip: a bass line, a chord pad and noisy hi-hats, 6 s."""
+    """A generated stereo clip: a bass line, a chord pad and noisy hi-hats, 6 s, peak -6 dBFS."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(duration_s * sample_rate)) / sample_rate
     bass_hz = np.array([55.0, 55.0, 73.4, 65.4])[(t * 2).astype(int) % 4]
@@ -28,26 +25,32 @@ def demo_signal(sample_rate: int = 44100, duration_s: float = 6.0, seed: int = 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run semeq on a bundled generated clip", description="Run semeq on a generated demo clip.")
+    p = sub.add_parser("demo", help="run semeq on a bundled generated clip",
+                       description="Profile a generated clip, make it warmer with the adaptive EQ, write audio and a plot.")
+    p.add_argument("--target", default="warm", metavar="WORD", help="the word to move toward (default warm)")
+    p.add_argument("--intensity", type=float, default=0.7, help="0..1 (default 0.7)")
     p.add_argument("--out-dir", default="semeq-demo", help="folder for the demo's files (default: semeq-demo)")
     p.add_argument("--force", action="store_true", help="overwrite the demo's earlier files")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .apply import print_facts, process_file
+
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sample_rate = 44100
     audio = demo_signal(sample_rate)
-    params = EQParams(low_shelf_gain_db=3.0, low_shelf_freq_hz=200.0, peak2_gain_db=-2.0, peak2_freq_hz=2500.0,
-                      peak2_q=1.0, high_shelf_gain_db=-3.0, high_shelf_freq_hz=6000.0)
-    out = apply_eq(audio, sample_rate, params)
-    save_audio(out_dir / "demo_input.wav", audio, sample_rate, subtype="int24", force=args.force)
-    save_audio(out_dir / "demo_eq.wav", out, sample_rate, subtype="int24", force=args.force)
-    freqs = log_freqs()
-    plot_curves(out_dir / "demo_eq.png", freqs, {"manual EQ": eq_response(params, freqs, sample_rate)},
-                title="semeq demo: manual EQ", force=args.force)
-    print("manual EQ on a generated clip:")
-    print(params.describe())
-    print(f"wrote {out_dir / 'demo_input.wav'}, {out_dir / 'demo_eq.wav'} and {out_dir / 'demo_eq.png'}")
+    source = save_audio(out_dir / "demo_input.wav", audio, sample_rate, subtype="int24", force=args.force)
+    from ..adaptive import SemanticEQ
+
+    profile = SemanticEQ().profile(audio, sample_rate, top_k=5)
+    print("semantic profile of the generated clip:")
+    for e in profile.entries:
+        print(f"  {e.word:<12} {e.score:4.2f} {'#' * int(round(e.score * 30))}")
+    word = args.target.lower().replace(" ", "-")
+    facts = process_file(str(source), str(out_dir / f"demo_{word}.wav"), str(out_dir), args.target, args.intensity,
+                         None, 0.0, False, True, args.force, None, plot=str(out_dir / f"demo_{word}.png"))
+    print_facts(facts)
+    print(f"wrote {source}, {facts['output']} and {facts['plot']}")
     return 0

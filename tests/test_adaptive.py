@@ -1,0 +1,208 @@
+"""The adaptive generator's contract, with the shipped models."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from semeq import EQParams, ParameterError, UnknownWordError, apply_eq, eq_response
+from semeq.adaptive import CURVE_FREQS_HZ, SemanticEQ, band_rms_db
+from semeq.analysis import GRID_FREQS_HZ, reference_spectrum_db
+from semeq.cli import main
+from semeq.data.synth import shaped_noise
+from semeq.io import load_audio
+
+SAMPLE_RATE = 44100
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return SemanticEQ()
+
+
+def reference_noise(seconds=4.0, sample_rate=SAMPLE_RATE, channels=2, seed=0):
+    """Noise whose long-term spectrum is the reference balance: a recording that stands at neutral."""
+    ref = reference_spectrum_db()
+    amp = lambda f: 10 ** (np.interp(np.log(f), np.log(GRID_FREQS_HZ), ref) / 20)  # noqa: E731
+    return shaped_noise(amp, int(seconds * sample_rate), sample_rate, np.random.default_rng(seed), channels, rms=0.1)
+
+
+def test_intensity_zero_is_an_exact_bypass(engine, rng):
+    x = 0.2 * rng.standard_normal((2, SAMPLE_RATE))
+    for static in (False, True):
+        out, result = engine.apply(x, SAMPLE_RATE, "warm", 0.0, static=static)
+        assert np.array_equal(out, x) and result.eq.is_bypass
+        assert np.all(result.eq.curve_db == 0.0)
+
+
+def test_the_applied_eq_is_the_change_between_two_absolute_curves(engine):
+    x = reference_noise()
+    eq = engine.adaptive_eq(x, SAMPLE_RATE, "bright", 0.6, fit=False)
+    expected = engine.decode_curve(eq.z_final) - engine.decode_curve(eq.z_audio)
+    np.testing.assert_allclose(eq.curve_db, expected, atol=1e-9)
+    assert len(eq.cascade) == 2 and eq.cascade[1] == engine.eq_model.decode(eq.z_audio).inverted()
+
+
+def test_input_already_at_the_target_gets_almost_no_eq(engine):
+    x = reference_noise()
+    warm_eq = engine.eq_model.decode(engine.target_latent("warm"))
+    bright_eq = engine.eq_model.decode(engine.target_latent("bright"))
+    made_warm = apply_eq(x, SAMPLE_RATE, warm_eq)
+    made_bright = apply_eq(x, SAMPLE_RATE, bright_eq)
+    change_warm = engine.adaptive_eq(made_warm, SAMPLE_RATE, "warm", 1.0, fit=False).change_rms_db
+    change_bright = engine.adaptive_eq(made_bright, SAMPLE_RATE, "warm", 1.0, fit=False).change_rms_db
+    assert change_bright >= 3.0 * change_warm, (change_warm, change_bright)
+
+
+def test_dark_and_bright_inputs_get_different_eq(engine):
+    x = reference_noise()
+    dark = apply_eq(x, SAMPLE_RATE, EQParams(high_shelf_gain_db=-9, high_shelf_freq_hz=2000))
+    bright = apply_eq(x, SAMPLE_RATE, EQParams(high_shelf_gain_db=9, high_shelf_freq_hz=2000))
+    eq_dark = engine.adaptive_eq(dark, SAMPLE_RATE, "bright", 1.0, fit=False)
+    eq_bright = engine.adaptive_eq(bright, SAMPLE_RATE, "bright", 1.0, fit=False)
+    hf = CURVE_FREQS_HZ > 4000
+    # The dark input needs more top end than the bright one, by a good part of the 18 dB between them.
+    assert np.mean(eq_dark.curve_db[hf] - eq_bright.curve_db[hf]) > 6.0
+
+
+def test_profile_is_calibrated(engine):
+    x = reference_noise()
+    for word in ("warm", "bright"):
+        eq = engine.eq_model.decode(engine.target_latent(word))
+        assert engine.score(apply_eq(x, SAMPLE_RATE, eq), SAMPLE_RATE, word) > engine.score(x, SAMPLE_RATE, word) + 0.1
+    profile = engine.profile(x, SAMPLE_RATE, top_k=5)
+    assert len(profile.entries) == 5
+    scores = [e.score for e in profile.entries]
+    assert scores == sorted(scores, reverse=True) and all(0 < s < 1 for s in scores)
+
+
+def test_auto_intensity_is_continuous_and_monotone(engine):
+    d = np.linspace(0.0, 40.0, 4001)
+    i = np.array([SemanticEQ.intensity_for_distance(v) for v in d])
+    assert i[0] == 1.0 and np.all((i > 0) & (i <= 1))
+    assert np.all(np.diff(i) <= 0)  # monotone
+    assert np.max(np.abs(np.diff(i))) < 1e-3  # no jumps on a 0.01 dB step
+    change = i * d
+    assert np.all(np.diff(change) >= 0) and change[-1] < 6.0  # the change grows but stays under M
+    s = engine.suggest_intensity(reference_noise(), SAMPLE_RATE, "warm")
+    assert 0 < s.intensity <= 1 and "dB" in s.explanation
+
+
+def test_blend_endpoints(engine):
+    np.testing.assert_allclose(engine.target_latent("warm", "bright", 0.0), engine.target_latent("warm"))
+    np.testing.assert_allclose(engine.target_latent("warm", "bright", 1.0), engine.target_latent("bright"))
+
+
+def test_the_5band_fit_of_the_net_curve(engine):
+    eq = engine.adaptive_eq(reference_noise(), SAMPLE_RATE, "warm", 0.8)
+    np.testing.assert_allclose(eq_response(eq.fit.params, CURVE_FREQS_HZ) - eq.curve_db, 0.0, atol=eq.fit.max_error_db + 1e-9)
+    assert eq.fit.rms_error_db < 1.0
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 22050, 48000, 96000, 192000])
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_shape_and_rate_preserved(engine, sample_rate, channels):
+    x = reference_noise(1.0, sample_rate, channels)
+    out, result = engine.apply(x, sample_rate, "bright", 0.7)
+    assert out.shape == x.shape and np.all(np.isfinite(out))
+    assert result.stats_out.true_peak_dbtp <= -1.0 + 1e-6 or result.gain_db == pytest.approx(
+        result.stats_in.loudness_lufs - (result.stats_out.loudness_lufs - result.gain_db), abs=1e-6)
+
+
+def test_short_audio_still_works(engine):
+    x = reference_noise(0.3)
+    out, result = engine.apply(x, SAMPLE_RATE, "warm", 0.5)
+    assert out.shape == x.shape and np.all(np.isfinite(out))
+
+
+def test_loudness_matched_and_never_over_the_ceiling(engine):
+    x = reference_noise(3.0)
+    x *= 0.95 / np.max(np.abs(x))  # hot input: the EQ would push it over
+    out, result = engine.apply(x, SAMPLE_RATE, "bright", 1.0)
+    assert result.stats_out.true_peak_dbtp <= -1.0 + 1e-6
+    quiet = 0.05 * x
+    out, result = engine.apply(quiet, SAMPLE_RATE, "bright", 1.0)
+    assert result.stats_out.loudness_lufs == pytest.approx(result.stats_in.loudness_lufs, abs=0.05)
+
+
+def test_bad_arguments(engine):
+    x = reference_noise(1.0)
+    with pytest.raises(UnknownWordError, match="warm"):
+        engine.apply(x, SAMPLE_RATE, "wram", 0.5)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ParameterError, match="intensity"):
+            engine.apply(x, SAMPLE_RATE, "warm", bad)
+        with pytest.raises(ParameterError, match="alpha"):
+            engine.apply(x, SAMPLE_RATE, "warm", 0.5, blend="bright", alpha=bad)
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+@pytest.fixture
+def song(tmp_path):
+    path = tmp_path / "song.wav"
+    sf.write(str(path), reference_noise(2.0).T, SAMPLE_RATE, subtype="PCM_16")
+    return path
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_intensity_zero_file_in_file_out(tmp_path, song, capsys):
+    out = tmp_path / "same.wav"
+    assert _run(capsys, "apply", song, "--target", "warm", "--intensity", "0", "-o", out)[0] == 0
+    a, sr_a, info_a = load_audio(song)
+    b, sr_b, info_b = load_audio(out)
+    assert np.array_equal(a, b) and sr_a == sr_b and info_a.subtype == info_b.subtype == "PCM_16"
+
+
+def test_cli_apply_auto_names_plots_and_prints_json(tmp_path, song, capsys, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    code, stdout, _ = _run(capsys, "apply", song, "--target", "warm", "--intensity", "0.7", "--json", "--plot", "c.png")
+    assert code == 0
+    facts = json.loads(stdout)
+    assert facts["output"].endswith("song_warm_0_70.wav") and (tmp_path / "processed" / "song_warm_0_70.wav").exists()
+    assert facts["eq"]["intensity"] == 0.7 and "fit_5band" in facts["eq"] and (tmp_path / "c.png").stat().st_size > 1000
+    code, stdout, _ = _run(capsys, "apply", song, "--target", "warm", "--auto-intensity", "--blend", "bright")
+    assert code == 0 and "auto-intensity" in stdout
+
+
+def test_cli_bad_input(tmp_path, song, capsys):
+    silent = tmp_path / "silent.wav"
+    sf.write(str(silent), np.zeros((44100, 2)), SAMPLE_RATE)
+    existing = tmp_path / "exists.wav"
+    existing.write_bytes(b"keep")
+    cases = [
+        (["apply", song, "--target", "wram", "-o", tmp_path / "o.wav"], "closest"),
+        (["apply", song, "--target", "warm", "--intensity", "1.5", "-o", tmp_path / "o.wav"], "intensity"),
+        (["apply", song, "--target", "warm", "--blend", "bright", "--alpha", "-1", "-o", tmp_path / "o.wav"], "alpha"),
+        (["apply", silent, "--target", "warm", "-o", tmp_path / "o.wav"], "silent"),
+        (["apply", song, "--target", "warm", "-o", existing], "already exists"),
+        (["apply", song, "--target", "warm", "-o", song], "overwrite the input"),
+        (["analyze", tmp_path / "missing.wav"], "no such file"),
+    ]
+    for argv, match in cases:
+        code, _, err = _run(capsys, *argv)
+        assert code != 0 and len(err.strip().splitlines()) == 1 and match in err, (argv, err)
+    assert not (tmp_path / "o.wav").exists() and existing.read_bytes() == b"keep"
+
+
+def test_cli_batch_continues_past_bad_files(tmp_path, song, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sf.write(str(folder / "a.wav"), reference_noise(1.0).T, SAMPLE_RATE)
+    sf.write(str(folder / "b.flac"), reference_noise(1.0, channels=1).T, SAMPLE_RATE)
+    (folder / "broken.wav").write_text("not audio")
+    code, stdout, err = _run(capsys, "apply", folder, "--target", "bright", "--intensity", "0.5", "-o", tmp_path / "out",
+                             "--workers", "2")
+    assert code == 1 and "2 processed, 1 failed" in stdout and "broken.wav" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_bright_0_50.wav", "b_bright_0_50.flac"]
+
+
+def test_cli_analyze(song, capsys):
+    code, stdout, _ = _run(capsys, "analyze", song, "--top-k", "3")
+    assert code == 0 and "semantic profile" in stdout and "balance against the reference" in stdout
