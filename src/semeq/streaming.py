@@ -383,6 +383,15 @@ class StreamingAdaptiveEQ:
         return None if published is None else published.cascade
 
     @property
+    def current_params(self) -> tuple[EQParams, ...]:
+        """The cascade the glide has reached (two flat EQs while bypassed)."""
+        if not self._active:
+            return (EQParams.flat(),) * _N_EQ
+        physical = self._smoothed.copy()
+        physical[:, _LOG_COLUMNS] = np.exp(self._smoothed[:, _LOG_COLUMNS])
+        return tuple(EQParams.clipped(row) for row in physical)
+
+    @property
     def active(self) -> bool:
         """False while the output is exactly the input (before the first analysis, or bypassed)."""
         return self._active
@@ -481,9 +490,11 @@ class StreamingAdaptiveEQ:
         elif n <= _CONTROL_MAX:
             out = self._run(x, n)
         else:
+            # Equal sub-blocks of at most _CONTROL_MAX (23 ms at 44.1 kHz) between smoothing steps.
             out = np.empty(x.shape, dtype=np.float64)
-            for start in range(0, n, _CONTROL_MAX):  # smoothing steps stay <= 23 ms apart
-                stop = min(start + _CONTROL_MAX, n)
+            n_sub = -(-n // _CONTROL_MAX)
+            bounds = [n * i // n_sub for i in range(n_sub + 1)]
+            for start, stop in zip(bounds[:-1], bounds[1:]):
                 out[:, start:stop] = self._run(x[:, start:stop], stop - start)
         if filtered:
             if not math.isfinite(float(np.sum(out))):  # finite but huge input overflowed the filter
@@ -508,10 +519,12 @@ class StreamingAdaptiveEQ:
         else:
             self._bypassing = False
             target = published.target
+        was_settled = self._settled or not self._active
         self._target = target
         self._settled = False
         self._settle_left = -1
-        self._since_control = 0  # the glide starts now
+        if was_settled:
+            self._since_control = 0  # a new glide starts now (a running one keeps its elapsed samples)
         if not self._active:
             # From bypass: all gains at 0 dB, where frequencies and Q are inaudible, so they
             # start at the target's. An identity filter from zero state returns its input exactly.
