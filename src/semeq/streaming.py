@@ -48,7 +48,7 @@ import numpy as np
 
 from .dsp import StreamingEQ
 from .dsp.biquad import _check_sample_rate, _design_params
-from .errors import ParameterError
+from .errors import ParameterError, SemeqError
 from .params import GAIN_INDICES, N_PARAMS, EQParams
 
 __all__ = ["SemanticAnalyzer", "StreamingAdaptiveEQ", "StreamStats"]
@@ -312,8 +312,10 @@ class StreamingAdaptiveEQ:
         self.smoothing_ms = float(smoothing_ms)
         self.crossfade_ms = float(crossfade_ms)
         if analyzer is None:
-            from .adaptive import SemanticEQ  # torch and the weights load only when needed
-
+            try:
+                from .adaptive import SemanticEQ  # torch and the weights load only when needed
+            except ImportError as exc:
+                raise SemeqError(f"the semantic models are not available ({exc}); pass an analyzer") from None
             analyzer = SemanticEQ()
         for method in ("encode", "target_latent", "cascade_for"):
             if not callable(getattr(analyzer, method, None)):
