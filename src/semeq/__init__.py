@@ -12,6 +12,7 @@ from .dsp import StreamingEQ, apply_eq, design_sos, eq_response
 from .errors import AudioFileError, DataError, ParameterError, SemeqError, UnknownWordError
 from .io import AudioInfo, load_audio, save_audio
 from .params import PARAMETERS, EQParams
+from .streaming import StreamingAdaptiveEQ
 
 try:
     __version__ = version("semeq")
@@ -25,6 +26,7 @@ __all__ = [
     "design_sos",
     "apply_eq",
     "StreamingEQ",
+    "StreamingAdaptiveEQ",
     "load_audio",
     "save_audio",
     "AudioInfo",
