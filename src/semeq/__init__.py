@@ -35,5 +35,15 @@ __all__ = [
     "AudioFileError",
     "DataError",
     "UnknownWordError",
+    "EQModel",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # Torch-backed parts load lazily so that ``import semeq`` stays light.
+    if name == "EQModel":
+        from .eq_model import EQModel
+
+        return EQModel
+    raise AttributeError(f"module 'semeq' has no attribute {name!r}")
