@@ -97,7 +97,8 @@ class ProfileEntry:
     word: str
     score: float
     fraction: float
-    confidence: str
+    confidence: float
+    low_confidence: bool
     language: str
 
 
@@ -111,7 +112,8 @@ class Profile:
     """The recording's balance as an EQ curve on CURVE_FREQS_HZ (its decoded latent)."""
 
     def to_dict(self) -> dict:
-        return {"profile": [vars(e) | {"score": round(e.score, 4), "fraction": round(e.fraction, 4)} for e in self.entries],
+        return {"profile": [vars(e) | {"score": round(e.score, 4), "fraction": round(e.fraction, 4),
+                                       "confidence": round(e.confidence, 3)} for e in self.entries],
                 "balance_curve_db": {"freqs_hz": CURVE_FREQS_HZ[::16].round(1).tolist(),
                                      "gain_db": self.curve_db[::16].round(2).tolist()}}
 
@@ -273,8 +275,8 @@ class SemanticEQ:
         for word, c_w in self._curves().items():
             frac, score = _profile_score(c_a, c_w)
             e = meta[word]
-            entries.append(ProfileEntry(word=word, score=score, fraction=frac, confidence=str(e.confidence),
-                                        language=str(getattr(e, "language", ""))))
+            entries.append(ProfileEntry(word=word, score=score, fraction=frac, confidence=float(e.confidence),
+                                        low_confidence=bool(e.low_confidence), language=e.language))
         entries.sort(key=lambda e: -e.score)
         chosen = entries[: int(top_k)]
         return Profile(entries=chosen, z_audio=z, curve_db=c_a)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(e.word) for e in profile.entries)
     for e in profile.entries:
         bar = "#" * int(round(e.score * 30))
-        flag = "" if e.confidence == "high" else f"  ({e.confidence} confidence)"
+        flag = f"  (low confidence {e.confidence:.2f})" if e.low_confidence else ""
         print(f"  {e.word:<{width}}  {e.score:4.2f} {bar:<30}{flag}")
     print("balance against the reference (dB, long-term spectrum, loudness-normalised):")
     print("  " + "  ".join(f"{int(f) if int(f) < 1000 else str(int(f) // 1000) + 'k':>5}" for f in SUMMARY_BANDS_HZ))
