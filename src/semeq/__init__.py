@@ -33,5 +33,19 @@ __all__ = [
     "AudioFileError",
     "DataError",
     "UnknownWordError",
+    "AudioEncoder",
     "__version__",
 ]
+
+# Torch-backed classes load on first use, so ``import semeq`` stays light (no torch import).
+_LAZY = {"AudioEncoder": ".audio_encoder"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -254,3 +254,204 @@ def supcon_loss(embeddings: "torch.Tensor", labels: "torch.Tensor", temperature:
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
     mean_log_prob_pos = (log_prob * positives).sum(dim=1) / positives.sum(dim=1).clamp_min(1)
     return -mean_log_prob_pos[has_pos].mean()
+
+
+# --------------------------------------------------------------------------------------------
+# The loop.
+
+
+def _batch_log_mel(net, sources: Sources, src_idx: np.ndarray, gains: "torch.Tensor", rng: np.random.Generator,
+                   config: AudioTrainConfig, augment: bool) -> "torch.Tensor":
+    """Spectral-domain synthesis: cached power x EQ power gain x level + floor -> log-mel."""
+    import torch
+
+    power = sources.power[torch.as_tensor(src_idx)] * gains[:, :, None]  # (B, n_bins, n_frames)
+    n_frames = power.shape[2]
+    if augment:
+        level = torch.as_tensor(10.0 ** (rng.uniform(config.level_db_low, 0.0, size=(len(src_idx), 1, 1)) / 10.0),
+                                dtype=power.dtype)
+        power = power * level
+        if rng.uniform() < config.short_crop_fraction:
+            length = int(rng.integers(config.min_crop_frames, n_frames))
+            start = int(rng.integers(0, n_frames - length + 1))
+            power = power[:, :, start:start + length]
+    window_energy = float((net.front_end.window**2).sum())
+    floor = 10.0 ** (config.noise_floor_db / 10.0) * window_energy
+    return net.front_end.from_power(power + floor)
+
+
+def _curve_mae(eq_model, z_a: np.ndarray, z_b: np.ndarray, mask: np.ndarray) -> float:
+    from ..fitting import response_db_batch
+
+    ca = response_db_batch(eq_model.decode_batch(z_a), GRID_FREQS_HZ)
+    cb = response_db_batch(eq_model.decode_batch(z_b), GRID_FREQS_HZ)
+    return float(np.mean(np.abs(ca - cb)[:, mask]))
+
+
+def train_audio_encoder(data_root: Path, out_dir: Path, config: AudioTrainConfig | None = None,
+                        encoder_config=None, eq_model=None, show_progress: bool = True, log=print) -> dict:
+    """Train the audio encoder and write ``audio_encoder.safetensors`` + ``.json`` to ``out_dir``.
+
+    Parameters
+    ----------
+    data_root : Path
+        Folder holding ``music-dev/``, ``safe-db/`` and ``audealize/``.
+    out_dir : Path
+        Where the best checkpoint (by validation loss) is written, atomically.
+    config : AudioTrainConfig, optional
+    encoder_config : EncoderConfig, optional
+    eq_model : EQModel, optional
+        The frozen EQ model (default: the shipped one).
+
+    Returns
+    -------
+    summary : dict
+        Per-epoch metrics and the best epoch.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from ..eq_model import EQModel
+    from ..fitting import response_db_batch
+    from ..nn.audio_encoder import AudioEncoderNet, EncoderConfig
+    from ..nn.audio_encoder import save_encoder_checkpoint as save_checkpoint
+    from .audio_settings import load_settings
+
+    config = config or AudioTrainConfig()
+    encoder_config = encoder_config or EncoderConfig()
+    t_start = time.perf_counter()
+    torch.set_num_threads(config.n_threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    eq_model = eq_model or EQModel.load()
+
+    clips = load_clips(data_root)
+    unknown = set(config.holdout_clips) - set(clips)
+    if unknown:
+        raise ParameterError(f"holdout_clips not in music-dev: {sorted(unknown)}")
+    train_clips = {k: v for k, v in clips.items() if k not in config.holdout_clips}
+    reference_db = reference_from_clips(train_clips)
+
+    net = AudioEncoderNet(encoder_config)
+    sources = build_sources(clips, reference_db, config, net.front_end, rng, config.n_pink_sources, config.n_shaped_sources)
+    train_src = np.flatnonzero(~np.isin(sources.clip, list(config.holdout_clips)))
+    val_src = np.arange(len(sources))
+    log(f"sources: {len(train_src)} train, {len(sources)} in all ({np.sum(sources.kind == 'music')} music crops); "
+        f"{time.perf_counter() - t_start:.0f} s")
+
+    train_set, val_set = load_settings(data_root, rng, config)
+    log(f"settings: {len(train_set.params)} train, {len(val_set.params)} validation")
+
+    def make_pairs(src_pool, settings, n):
+        s = rng.choice(src_pool, size=n)
+        e = rng.integers(0, len(settings.params), size=n)
+        params = settings.params[e].copy()
+        word = settings.word[e].copy()
+        flat = rng.uniform(size=n) < config.flat_fraction
+        params[flat] = eq_model_flat
+        word[flat] = -1
+        return s, params, word
+
+    from ..params import EQParams
+
+    eq_model_flat = EQParams.flat().to_vector()
+    tr_src, tr_params, tr_word = make_pairs(train_src, train_set, config.n_train_pairs)
+    va_src, va_params, va_word = make_pairs(val_src, val_set, config.n_val_pairs)
+
+    # Targets: fit(B_s + H_E) for every pair, fit(B_s) for every source.
+    curves = np.concatenate([
+        sources.balance_db[tr_src] + response_db_batch(tr_params, GRID_FREQS_HZ),
+        sources.balance_db[va_src] + response_db_batch(va_params, GRID_FREQS_HZ),
+        sources.balance_db,
+    ])
+    with tqdm(total=len(curves), desc="fitting targets", unit="curve", disable=not show_progress) as bar:
+        fitted = fit_targets(curves, config, progress=bar)
+    z_all = eq_model.encode(fitted)
+    n_tr, n_va = len(tr_src), len(va_src)
+    z_tr, z_va, z_src = z_all[:n_tr], z_all[n_tr:n_tr + n_va], z_all[n_tr + n_va:]
+    log(f"targets: {len(curves)} fits; {time.perf_counter() - t_start:.0f} s")
+
+    latent_scale = float(np.ceil(11.0 * np.abs(z_all).max()) / 10.0)
+    encoder_config = EncoderConfig.from_dict({**encoder_config.to_dict(), "latent_scale": latent_scale})
+    net = AudioEncoderNet(encoder_config)
+    neutral = eq_model.encode(eq_model_flat[None])[0]
+
+    bins_hz = np.arange(encoder_config.mel.n_bins) * ANALYSIS_SAMPLE_RATE / encoder_config.mel.n_fft
+    with torch.no_grad():
+        g_tr = torch.cat([spectral_bin_gains_chunk(tr_params[i:i + 2048], bins_hz) for i in range(0, n_tr, 2048)])
+        g_va = torch.cat([spectral_bin_gains_chunk(va_params[i:i + 2048], bins_hz) for i in range(0, n_va, 2048)])
+    z_tr_t = torch.as_tensor(z_tr, dtype=torch.float32)
+    z_src_t = torch.as_tensor(z_src, dtype=torch.float32)
+    word_tr_t = torch.as_tensor(tr_word)
+
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = n_tr // config.batch_size
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.learning_rate,
+                                                    total_steps=config.epochs * steps_per_epoch, pct_start=0.15)
+    eval_band = (GRID_FREQS_HZ >= 100.0) & (GRID_FREQS_HZ <= 12000.0)
+    history, best = [], None
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        order = rng.permutation(n_tr)
+        sums = {"mse": 0.0, "contrastive": 0.0}
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not show_progress)
+        for step in bar:
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+            log_mel = _batch_log_mel(net, sources, tr_src[idx], g_tr[idx], rng, config, augment=True)
+            z = net.forward_log_mel(log_mel)
+            mse = torch.mean((z - z_tr_t[idx]) ** 2)
+            con = supcon_loss(z - z_src_t[torch.as_tensor(tr_src[idx])], word_tr_t[idx], config.temperature)
+            loss = mse + config.contrastive_weight * con
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            sums["mse"] += float(mse)
+            sums["contrastive"] += float(con)
+            bar.set_postfix(mse=f"{sums['mse'] / (step + 1):.4f}", con=f"{sums['contrastive'] / (step + 1):.3f}")
+        bar.close()
+        net.eval()
+        with torch.no_grad():
+            z_pred = torch.cat([
+                net.forward_log_mel(_batch_log_mel(net, sources, va_src[i:i + 256], g_va[i:i + 256], rng, config, augment=False))
+                for i in range(0, n_va, 256)
+            ]).numpy()
+        val_mse = float(np.mean((z_pred - z_va) ** 2))
+        record = {
+            "epoch": epoch,
+            "train_mse": sums["mse"] / steps_per_epoch,
+            "train_contrastive": sums["contrastive"] / steps_per_epoch,
+            "val_mse": val_mse,
+            "val_curve_mae_db": _curve_mae(eq_model, z_pred, z_va, eval_band),
+            "elapsed_s": time.perf_counter() - t_start,
+        }
+        history.append(record)
+        log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if best is None or val_mse < best["val_mse"]:
+            best = record
+            meta = {
+                "format": "semeq-audio-encoder",
+                "version": 1,
+                "encoder_config": encoder_config.to_dict(),
+                "train_config": config.to_dict(),
+                "reference": {
+                    "freqs_hz": GRID_FREQS_HZ.tolist(),
+                    "spectrum_db": reference_db.tolist(),
+                    "definition": "mean level-normalised LTAS of the training music clips (semeq.analysis)",
+                    "clips": sorted(train_clips),
+                },
+                "neutral_latent": neutral.tolist(),
+                "eq_model_latent_dim": int(eq_model.latent_dim),
+                "best": best,
+            }
+            save_checkpoint(Path(out_dir) / "audio_encoder", net.state_dict(), meta)
+    return {"history": history, "best": best, "elapsed_s": time.perf_counter() - t_start}
+
+
+def spectral_bin_gains_chunk(params: np.ndarray, bins_hz: np.ndarray) -> "torch.Tensor":
+    """float32 power gains (n, n_bins) of settings (n, 13), computed in float64."""
+    import torch
+
+    from ..data.synth import spectral_bin_gains
+
+    return spectral_bin_gains(torch.as_tensor(params, dtype=torch.float64), bins_hz, ANALYSIS_SAMPLE_RATE).float()
