@@ -33,12 +33,13 @@ __all__ = [
     "AudioFileError",
     "DataError",
     "UnknownWordError",
+    "EQModel",
     "AudioEncoder",
     "__version__",
 ]
 
 # Torch-backed classes load on first use, so ``import semeq`` stays light (no torch import).
-_LAZY = {"AudioEncoder": ".audio_encoder"}
+_LAZY = {"EQModel": ".eq_model", "AudioEncoder": ".audio_encoder"}
 
 
 def __getattr__(name: str):

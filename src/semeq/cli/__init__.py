@@ -17,7 +17,7 @@ from ..errors import SemeqError
 __all__ = ["main", "build_parser"]
 
 # Command modules, in the order ``semeq --help`` lists them.
-_COMMAND_MODULES = ("demo", "eq", "train")
+_COMMAND_MODULES = ("demo", "eq", "describe", "terms", "train")
 
 
 class _Parser(argparse.ArgumentParser):
