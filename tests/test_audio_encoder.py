@@ -89,13 +89,19 @@ def test_level_and_mono_on_real_music(encoder, eq_model, data_root):
 
     x, sr, _ = load_audio(data_root / "music-dev" / "d05_electronic_voice_ufoai.flac")
     x = x[:, : int(6 * sr)]
+    x = x / np.max(np.abs(x))
     z0 = encoder.encode(x, sr)
-    for variant in (x * 10 ** (-30 / 20), x.mean(axis=0, keepdims=True)):
-        assert _curve_mae(eq_model, encoder.encode(variant, sr), z0) < LEVEL_TOL_DB
+    assert _curve_mae(eq_model, encoder.encode(x * 10 ** (-30 / 20), sr), z0) < LEVEL_TOL_DB
+    # A mono signal as one channel or as two identical ones. (A stereo recording and its mono
+    # downmix are different signals: side content cancels, and the balance changes with it.)
+    mono = x.mean(axis=0, keepdims=True)
+    assert _curve_mae(eq_model, encoder.encode(np.vstack([mono, mono]) * 10 ** (-20 / 20), sr),
+                      encoder.encode(mono, sr)) < LEVEL_TOL_DB
 
 
-@pytest.mark.parametrize("sample_rate", [48000.0, 22050.0])
+@pytest.mark.parametrize("sample_rate", [48000.0, 96000.0])
 def test_other_rates_are_resampled(encoder, eq_model, sample_rate):
+    # Rates whose Nyquist lies above the 12 kHz evaluation band keep the same content.
     import soxr
 
     x = _music_like(4.0)

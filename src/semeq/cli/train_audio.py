@@ -20,7 +20,7 @@ def register_train_subcommand(train_sub: argparse._SubParsersAction) -> None:
         description="Train the audio encoder on music-dev, pink and music-shaped noise with SAFE-DB/Audealize settings. "
                     "Writes audio_encoder.safetensors and audio_encoder.json (best epoch by validation loss).")
     p.add_argument("--data", default=None, help="data folder holding music-dev/, safe-db/, audealize/ (default: $SEMEQ_DATA or ../shared/data)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 12)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 16)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", default="audio-encoder-out", help="output folder (default: audio-encoder-out)")
     p.add_argument("--eq-model", default=None, help="EQ model weights (default: the shipped ones)")

@@ -3,7 +3,8 @@
 MobileNet-style (Howard et al., 2017, "MobileNets"): a 3x3 stem, then blocks of a 3x3
 depthwise convolution and a 1x1 pointwise convolution, each followed by batch norm and ReLU6.
 Pooling is a global average over *time*; the (few) frequency rows left after striding are kept
-and flattened into the projection, because where in frequency the energy sits is the whole
+and flattened into the projection, together with the time-mean of the log-mel itself (a skip
+connection carrying the long-term balance), because where in frequency the energy sits is the whole
 point of the task and a full global average would throw the position away. A constant
 frequency-coordinate channel is stacked on the log-mel input for the same reason.
 """
@@ -30,7 +31,10 @@ class EncoderConfig:
     channels: tuple[int, ...] = (32, 48, 64, 96)
     strides: tuple[tuple[int, int], ...] = ((1, 2), (2, 2), (1, 2), (2, 2))
     """(frequency, time) stride of each block, after the (2, 2) stem."""
-    hidden: int = 128
+    hidden: int = 192
+    spectrum_skip: bool = True
+    """Concatenate the time-mean of the log-mel (n_mels values) to the pooled CNN features: the
+    long-term balance the latent is defined by, handed to the projection directly."""
     latent_dim: int = 32
     latent_scale: float = 3.0
     """The latent is ``latent_scale * tanh(.)``: tanh bounded, scaled to cover the VAE's range."""
@@ -103,8 +107,9 @@ class AudioEncoderNet(nn.Module):
             layers.append(DepthwiseSeparable(c_in, c_out, stride))
             c_in = c_out
         self.features = nn.Sequential(*layers)
+        n_features = c_in * c.n_freq_rows + (c.mel.n_mels if c.spectrum_skip else 0)
         self.head = nn.Sequential(
-            nn.Linear(c_in * c.n_freq_rows, c.hidden),
+            nn.Linear(n_features, c.hidden),
             nn.ReLU(inplace=True),
             nn.Linear(c.hidden, c.latent_dim),
         )
@@ -118,12 +123,15 @@ class AudioEncoderNet(nn.Module):
 
         Returns
         -------
-        features : Tensor [shape=(batch, channels * n_freq_rows)]
+        features : Tensor [shape=(batch, channels * n_freq_rows [+ n_mels])]
         """
         x = log_mel_db.unsqueeze(1) / 20.0  # (batch, 1, n_mels, n_frames), roughly unit scale
-        x = torch.cat([x, self.freq_coord.expand(x.shape[0], 1, x.shape[2], x.shape[3])], dim=1)
-        h = self.features(x)  # (batch, channels, n_freq_rows, n_frames')
-        return h.mean(dim=3).flatten(1)
+        x_in = torch.cat([x, self.freq_coord.expand(x.shape[0], 1, x.shape[2], x.shape[3])], dim=1)
+        h = self.features(x_in)  # (batch, channels, n_freq_rows, n_frames')
+        pooled = h.mean(dim=3).flatten(1)
+        if self.config.spectrum_skip:
+            pooled = torch.cat([pooled, x[:, 0].mean(dim=2)], dim=1)  # + (batch, n_mels)
+        return pooled
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """Pooled features (batch, F) -> latent (batch, latent_dim), ``latent_scale * tanh``."""

@@ -23,9 +23,11 @@ A source at the reference balance with the flat EQ has the flat EQ's latent (neu
 
 Loss
 ----
-``MSE(z_audio, z_target) + contrastive_weight * SupCon``, where the supervised contrastive
-term (Khosla et al., 2020) acts on the change of latent ``z_audio - z_source`` of examples
-whose setting carries a word: same word close, different words apart. The EQ model is frozen.
+``MSE(z_audio, z_target) + contrastive_weight * SupCon + curve_weight * curve``, where the
+supervised contrastive term (Khosla et al., 2020) acts on the change of latent
+``z_audio - z_source`` of examples whose setting carries a word (same word close, different
+words apart), and the curve term compares the response of the decoded latent with the target
+EQ's response (see :attr:`AudioTrainConfig.curve_weight`). The EQ model is frozen.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ __all__ = ["AudioTrainConfig", "train_audio_encoder"]
 class AudioTrainConfig:
     """Settings of one audio-encoder training run, stored in the checkpoint JSON."""
 
-    epochs: int = 10
+    epochs: int = 16
     batch_size: int = 64
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -71,6 +73,10 @@ class AudioTrainConfig:
     random_setting_fraction: float = 0.3
     flat_fraction: float = 0.05
     contrastive_weight: float = 0.5
+    curve_weight: float = 1.0
+    """Weight of the curve term: MSE, in units of (5 dB)^2, between the response of the decoded
+    latent (frozen VAE decoder, differentiable response) and the target EQ's response over
+    100 Hz-12 kHz. It makes the loss care about what a latent sounds like, not its coordinates."""
     temperature: float = 0.2
     short_crop_fraction: float = 0.3
     min_crop_frames: int = 24
@@ -380,6 +386,16 @@ def train_audio_encoder(data_root: Path, out_dir: Path, config: AudioTrainConfig
     with torch.no_grad():
         g_tr = torch.cat([spectral_bin_gains_chunk(tr_params[i:i + 2048], bins_hz) for i in range(0, n_tr, 2048)])
         g_va = torch.cat([spectral_bin_gains_chunk(va_params[i:i + 2048], bins_hz) for i in range(0, n_va, 2048)])
+    from ..nn.response import eq_response_db, unit_to_physical
+
+    curve_band = (GRID_FREQS_HZ >= 100.0) & (GRID_FREQS_HZ <= 12000.0)
+    curve_freqs = torch.as_tensor(GRID_FREQS_HZ[curve_band], dtype=torch.float32)
+    c_tr_t = torch.as_tensor(response_db_batch(fitted[:n_tr], GRID_FREQS_HZ[curve_band]), dtype=torch.float32)
+    vae = eq_model.vae
+
+    def decoded_curve(z):
+        return eq_response_db(unit_to_physical(vae.decode_unit(z).clamp(0.0, 1.0)), curve_freqs, ANALYSIS_SAMPLE_RATE)
+
     z_tr_t = torch.as_tensor(z_tr, dtype=torch.float32)
     z_src_t = torch.as_tensor(z_src, dtype=torch.float32)
     word_tr_t = torch.as_tensor(tr_word)
@@ -393,7 +409,7 @@ def train_audio_encoder(data_root: Path, out_dir: Path, config: AudioTrainConfig
     for epoch in range(1, config.epochs + 1):
         net.train()
         order = rng.permutation(n_tr)
-        sums = {"mse": 0.0, "contrastive": 0.0}
+        sums = {"mse": 0.0, "contrastive": 0.0, "curve": 0.0}
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not show_progress)
         for step in bar:
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
@@ -402,6 +418,10 @@ def train_audio_encoder(data_root: Path, out_dir: Path, config: AudioTrainConfig
             mse = torch.mean((z - z_tr_t[idx]) ** 2)
             con = supcon_loss(z - z_src_t[torch.as_tensor(tr_src[idx])], word_tr_t[idx], config.temperature)
             loss = mse + config.contrastive_weight * con
+            if config.curve_weight > 0:
+                curve = torch.mean((decoded_curve(z) - c_tr_t[idx]) ** 2) / 25.0
+                loss = loss + config.curve_weight * curve
+                sums["curve"] += float(curve)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -421,6 +441,7 @@ def train_audio_encoder(data_root: Path, out_dir: Path, config: AudioTrainConfig
             "epoch": epoch,
             "train_mse": sums["mse"] / steps_per_epoch,
             "train_contrastive": sums["contrastive"] / steps_per_epoch,
+            "train_curve": sums["curve"] / steps_per_epoch,
             "val_mse": val_mse,
             "val_curve_mae_db": _curve_mae(eq_model, z_pred, z_va, eval_band),
             "elapsed_s": time.perf_counter() - t_start,
