@@ -56,6 +56,7 @@ __all__ = [
     "balance_db",
     "active_frames",
     "has_usable_energy",
+    "analytic_eq",
 ]
 
 ANALYSIS_SAMPLE_RATE = 44100.0
@@ -280,3 +281,21 @@ def balance_db(audio: np.ndarray, sample_rate: float, reference_db: np.ndarray |
     reference_db = reference_spectrum_db() if reference_db is None else np.asarray(reference_db, dtype=np.float64)
     freqs_hz, psd = welch_psd(prepared)
     return normalise_db(psd_to_grid_db(freqs_hz, psd) - reference_db)
+
+
+def analytic_eq(audio: np.ndarray, sample_rate: float, reference_db: np.ndarray | None = None):
+    """The analytic answer: the 5-band EQ fitted to the recording's balance.
+
+    ``fit_eq(balance_db(audio), GRID_FREQS_HZ, weights=FIT_WEIGHTS)``: the EQ that turns the
+    reference balance into the recording's, with its broadband level at the band mean (a
+    balance cannot see level). The audio encoder estimates the same thing from audio but
+    places the level as SAFE settings do. Uses SciPy's least squares (no torch).
+
+    Returns
+    -------
+    fit : semeq.fitting.FitResult
+        ``.params`` (EQParams, inside the SAFE ranges) and the fit's errors in dB.
+    """
+    from .fitting import fit_eq
+
+    return fit_eq(balance_db(audio, sample_rate, reference_db), GRID_FREQS_HZ, ANALYSIS_SAMPLE_RATE, weights=FIT_WEIGHTS)
