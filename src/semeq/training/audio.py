@@ -463,10 +463,20 @@ def train_audio_encoder(data_root: Path, out_dir: Path, config: AudioTrainConfig
                 },
                 "neutral_latent": neutral.tolist(),
                 "eq_model_latent_dim": int(eq_model.latent_dim),
+                "eq_model_sha256": _sha256(getattr(eq_model, "path", None)),
                 "best": best,
             }
             save_checkpoint(Path(out_dir) / "audio_encoder", net.state_dict(), meta)
     return {"history": history, "best": best, "elapsed_s": time.perf_counter() - t_start}
+
+
+def _sha256(path) -> str | None:
+    """SHA-256 of the EQ model's weights file: the latents are only meaningful with that model."""
+    import hashlib
+
+    if path is None or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def spectral_bin_gains_chunk(params: np.ndarray, bins_hz: np.ndarray) -> "torch.Tensor":
