@@ -5,7 +5,7 @@ Each word is a 40-band graphic EQ setting (peaking filters, Q 4.31, at
 magnitude response of that graphic EQ with gains ``scale_db * settings``, where ``scale_db`` is
 one factor calibrated against the SAFE-DB mean curves of the words both datasets share
 (:func:`calibrate_scale`). The curve is then fitted with the SAFE 5-band layout
-(:func:`fit_words`).
+(:func:`semeq.fitting.fit_eq_batch`, in :func:`semeq.training.eq.prepare_data`).
 """
 
 from __future__ import annotations
