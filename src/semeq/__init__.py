@@ -36,14 +36,19 @@ __all__ = [
     "DataError",
     "UnknownWordError",
     "EQModel",
+    "AudioEncoder",
     "__version__",
 ]
 
+# Torch-backed classes load on first use, so ``import semeq`` stays light (no torch import).
+_LAZY = {"EQModel": ".eq_model", "AudioEncoder": ".audio_encoder"}
+
 
 def __getattr__(name: str):
-    # Torch-backed parts load lazily so that ``import semeq`` stays light.
-    if name == "EQModel":
-        from .eq_model import EQModel
+    if name in _LAZY:
+        import importlib
 
-        return EQModel
-    raise AttributeError(f"module 'semeq' has no attribute {name!r}")
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

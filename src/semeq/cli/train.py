@@ -73,5 +73,11 @@ def run_train_eq(args: argparse.Namespace) -> int:
     return 0
 
 
-_TRAIN_COMMANDS = [register_train_eq]
+def register_train_audio(sub: argparse._SubParsersAction) -> None:
+    from .train_audio import register_train_subcommand
+
+    register_train_subcommand(sub)
+
+
+_TRAIN_COMMANDS = [register_train_eq, register_train_audio]
 """One ``register_train_<model>(sub)`` per trainable model."""

@@ -1,0 +1,301 @@
+"""Where a recording stands: its long-term spectrum against a fixed reference balance.
+
+NumPy and SciPy only (the adaptive generator and the streaming processor use this module
+without touching torch, except :func:`analytic_eq`, which calls the fitter).
+
+Definitions
+-----------
+Analysis grid
+    ``GRID_FREQS_HZ``: 60 points a sixth of an octave apart, 20 Hz to 18.1 kHz.
+Long-term spectrum (LTAS)
+    Audio is resampled to 44.1 kHz and its per-channel mean (DC) removed; the Welch power
+    spectral density (Hann, 4096 points, 50 % overlap) of each channel is averaged over the
+    channels (power mix: mono and identical stereo agree), then smoothed to a third of an
+    octave around each grid point (mean power density over the band) and converted to dB.
+    Finally it is *level-normalised*: its mean over the grid points in ``NORM_BAND_HZ``
+    (100 Hz to 10 kHz) is subtracted, so the gain of a recording does not matter.
+Reference balance
+    ``reference_spectrum_db()``: the mean over the training music clips (``music-dev``) of
+    their level-normalised LTAS, in dB, each clip weighted equally. It is computed by the
+    audio-encoder training (:func:`compute_reference`) and stored with the encoder weights
+    (``weights/audio_encoder.json``, key ``"reference"``).
+Balance
+    ``balance_db(x) = LTAS(x) - reference``, re-normalised over ``NORM_BAND_HZ``: how the
+    recording's tonal balance departs from the reference. A recording whose LTAS equals the
+    reference has a zero balance, which is the flat EQ, the neutral latent.
+Usable energy
+    A recording with fewer than ``MIN_ACTIVE_FRAMES`` active 1024-sample frames (after DC
+    removal, band 100 Hz to 10 kHz above -100 dB re full scale and within 60 dB of the loudest
+    frame) has no usable energy: silence, pure DC or a single click. Its balance is defined as
+    zero, i.e. the neutral answer (the flat EQ).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+
+from .errors import DataError, ParameterError
+
+__all__ = [
+    "ANALYSIS_SAMPLE_RATE",
+    "GRID_FREQS_HZ",
+    "NORM_BAND_HZ",
+    "FIT_WEIGHTS",
+    "MIN_ACTIVE_FRAMES",
+    "prepare_audio",
+    "welch_psd",
+    "psd_to_grid_db",
+    "normalise_db",
+    "long_term_spectrum_db",
+    "compute_reference",
+    "reference_spectrum_db",
+    "balance_db",
+    "active_frames",
+    "has_usable_energy",
+    "analytic_eq",
+]
+
+ANALYSIS_SAMPLE_RATE = 44100.0
+GRID_FREQS_HZ: np.ndarray = 20.0 * 2.0 ** (np.arange(60) / 6.0)
+"""Analysis grid: 60 points, 1/6 octave apart, 20 Hz to 18.1 kHz."""
+NORM_BAND_HZ = (100.0, 10000.0)
+"""Band whose mean level is subtracted from every spectrum (log-frequency mean)."""
+SMOOTHING_OCTAVES = 1.0 / 3.0
+WELCH_N_FFT = 4096
+FIT_WEIGHTS: np.ndarray = np.where((GRID_FREQS_HZ >= 30.0) & (GRID_FREQS_HZ <= 16000.0), 1.0, 0.1)
+"""Weights for fitting an EQ to a balance: the lossy top octave and the lowest bins count little."""
+MIN_ACTIVE_FRAMES = 8
+"""Active 1024-sample frames (hop 512, ~93 ms in all) needed before a recording has a balance."""
+_FRAME_FLOOR = 1e-10  # mean-square band power, -100 dB re full scale
+_FRAME_RANGE = 1e-6  # -60 dB re the loudest frame
+
+_NORM_MASK = (GRID_FREQS_HZ >= NORM_BAND_HZ[0]) & (GRID_FREQS_HZ <= NORM_BAND_HZ[1])
+_DEFAULT_REFERENCE_PATH = Path(__file__).resolve().parent / "weights" / "audio_encoder.json"
+
+
+def prepare_audio(audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Validate, resample to 44.1 kHz and remove each channel's mean.
+
+    Parameters
+    ----------
+    audio : ndarray [shape=(channels, samples)]
+    sample_rate : float > 0
+
+    Returns
+    -------
+    audio : ndarray [shape=(channels, samples')], float64 at ``ANALYSIS_SAMPLE_RATE``
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 2 or audio.shape[0] < 1:
+        raise ParameterError(f"audio must be shaped (channels, samples), got shape {audio.shape}")
+    if audio.shape[1] < 1:
+        raise ParameterError("audio is empty (0 samples)")
+    if not np.all(np.isfinite(audio)):
+        raise ParameterError("audio holds NaN or infinite samples")
+    sample_rate = float(sample_rate)
+    if not np.isfinite(sample_rate) or not 1000.0 <= sample_rate <= 768000.0:
+        raise ParameterError(f"sample_rate must be in [1000, 768000] Hz, got {sample_rate:g}")
+    if sample_rate != ANALYSIS_SAMPLE_RATE:
+        import soxr
+
+        audio = soxr.resample(audio.T, sample_rate, ANALYSIS_SAMPLE_RATE, quality="HQ").T
+        audio = np.ascontiguousarray(audio, dtype=np.float64)
+    return audio - audio.mean(axis=1, keepdims=True)
+
+
+def welch_psd(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Channel-averaged Welch PSD of prepared 44.1 kHz audio.
+
+    Parameters
+    ----------
+    audio : ndarray [shape=(channels, samples)]
+
+    Returns
+    -------
+    freqs_hz : ndarray [shape=(n_bins,)]
+    psd : ndarray [shape=(n_bins,)]
+        Power per Hz, mean over channels.
+    """
+    n_fft = min(WELCH_N_FFT, audio.shape[1])
+    freqs_hz, psd = signal.welch(audio, fs=ANALYSIS_SAMPLE_RATE, window="hann", nperseg=n_fft,
+                                 noverlap=n_fft // 2, axis=-1, detrend=False)
+    return freqs_hz, psd.mean(axis=0)
+
+
+def psd_to_grid_db(freqs_hz: np.ndarray, psd: np.ndarray) -> np.ndarray:
+    """Third-octave smoothing of a PSD onto the analysis grid, in dB (not normalised).
+
+    Parameters
+    ----------
+    freqs_hz : ndarray [shape=(n_bins,)]
+        Uniformly spaced from 0 Hz.
+    psd : ndarray [shape=(..., n_bins)]
+
+    Returns
+    -------
+    spectrum_db : ndarray [shape=(..., n_grid)]
+        Mean power density over each band, in dB; the band integral is taken from the
+        piecewise-linear PSD, so bands narrower than a bin are still defined.
+    """
+    df = freqs_hz[1] - freqs_hz[0]
+    # Cumulative integral of the piecewise-linear PSD at each bin.
+    cum = np.concatenate([np.zeros(psd.shape[:-1] + (1,)), np.cumsum(0.5 * (psd[..., 1:] + psd[..., :-1]) * df, axis=-1)], axis=-1)
+    half = 2.0 ** (SMOOTHING_OCTAVES / 2.0)
+    lo = np.clip(GRID_FREQS_HZ / half, 0.0, freqs_hz[-1])
+    hi = np.clip(GRID_FREQS_HZ * half, 0.0, freqs_hz[-1])
+
+    def integral_at(f: np.ndarray) -> np.ndarray:
+        # Exact integral of the piecewise-linear PSD from 0 to f.
+        k = np.clip(np.floor(f / df).astype(int), 0, freqs_hz.size - 2)
+        t = f - freqs_hz[k]
+        slope = (psd[..., k + 1] - psd[..., k]) / df
+        return cum[..., k] + psd[..., k] * t + 0.5 * slope * t * t
+
+    band_power = (integral_at(hi) - integral_at(lo)) / (hi - lo)
+    return 10.0 * np.log10(np.maximum(band_power, 1e-30))
+
+
+def normalise_db(spectrum_db: np.ndarray) -> np.ndarray:
+    """Subtract the mean over the grid points in ``NORM_BAND_HZ`` (last axis is the grid)."""
+    spectrum_db = np.asarray(spectrum_db, dtype=np.float64)
+    return spectrum_db - spectrum_db[..., _NORM_MASK].mean(axis=-1, keepdims=True)
+
+
+def active_frames(audio: np.ndarray) -> np.ndarray:
+    """Which 1024-sample frames (hop 512) of prepared 44.1 kHz audio hold usable energy.
+
+    Parameters
+    ----------
+    audio : ndarray [shape=(channels, samples)]
+        Output of :func:`prepare_audio`.
+
+    Returns
+    -------
+    active : ndarray [shape=(n_frames,)], bool
+    """
+    n_fft, hop = 1024, 512
+    if audio.shape[1] < n_fft:
+        audio = np.pad(audio, ((0, 0), (0, n_fft - audio.shape[1])))
+    n_frames = 1 + (audio.shape[1] - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]  # (n_frames, n_fft)
+    window = signal.get_window("hann", n_fft)
+    spec = np.fft.rfft(audio[:, idx] * window, axis=-1)  # (channels, n_frames, n_bins)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / ANALYSIS_SAMPLE_RATE)
+    band = (freqs >= NORM_BAND_HZ[0]) & (freqs <= NORM_BAND_HZ[1])
+    # Mean-square signal power in the band (Parseval, Hann power gain removed).
+    power = (np.abs(spec[..., band]) ** 2).sum(axis=-1).mean(axis=0) * 2.0 / (n_fft * np.sum(window**2))
+    return (power > _FRAME_FLOOR) & (power > _FRAME_RANGE * power.max())
+
+
+def has_usable_energy(audio: np.ndarray, sample_rate: float) -> bool:
+    """False for silence, pure DC, a single click, or anything under ~93 ms of sound."""
+    return int(active_frames(prepare_audio(audio, sample_rate)).sum()) >= MIN_ACTIVE_FRAMES
+
+
+def long_term_spectrum_db(audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Level-normalised long-term spectrum on the analysis grid.
+
+    Parameters
+    ----------
+    audio : ndarray [shape=(channels, samples)]
+    sample_rate : float
+
+    Returns
+    -------
+    spectrum_db : ndarray [shape=(60,)]
+        Zero mean over ``NORM_BAND_HZ``; all zeros when the audio has no usable energy.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((1, 44100))
+    >>> s = long_term_spectrum_db(x, 44100)
+    >>> bool(np.abs(s[_NORM_MASK]).max() < 1.0)  # white noise is flat per Hz
+    True
+    """
+    prepared = prepare_audio(audio, sample_rate)
+    if int(active_frames(prepared).sum()) < MIN_ACTIVE_FRAMES:
+        return np.zeros(GRID_FREQS_HZ.size)
+    freqs_hz, psd = welch_psd(prepared)
+    return normalise_db(psd_to_grid_db(freqs_hz, psd))
+
+
+def compute_reference(spectra_db: np.ndarray) -> np.ndarray:
+    """Reference balance from level-normalised spectra: their mean, re-normalised.
+
+    Parameters
+    ----------
+    spectra_db : ndarray [shape=(n_clips, 60)]
+
+    Returns
+    -------
+    reference_db : ndarray [shape=(60,)]
+    """
+    spectra_db = np.asarray(spectra_db, dtype=np.float64)
+    if spectra_db.ndim != 2 or spectra_db.shape[1] != GRID_FREQS_HZ.size or spectra_db.shape[0] < 1:
+        raise ParameterError(f"spectra_db must be shaped (n_clips, {GRID_FREQS_HZ.size}), got {spectra_db.shape}")
+    return normalise_db(spectra_db.mean(axis=0))
+
+
+def reference_spectrum_db(path: str | Path | None = None) -> np.ndarray:
+    """The reference balance shipped with the audio encoder (``weights/audio_encoder.json``).
+
+    Returns
+    -------
+    reference_db : ndarray [shape=(60,)]
+    """
+    path = Path(path) if path is not None else _DEFAULT_REFERENCE_PATH
+    try:
+        meta = json.loads(path.read_text())
+        ref = meta["reference"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"no reference balance in {path}: {exc}") from None
+    freqs = np.asarray(ref["freqs_hz"], dtype=np.float64)
+    if freqs.shape != GRID_FREQS_HZ.shape or not np.allclose(freqs, GRID_FREQS_HZ, rtol=1e-6):
+        raise DataError(f"reference in {path} is on a different analysis grid")
+    return np.asarray(ref["spectrum_db"], dtype=np.float64)
+
+
+def balance_db(audio: np.ndarray, sample_rate: float, reference_db: np.ndarray | None = None) -> np.ndarray:
+    """A recording's balance: its LTAS minus the reference, level-normalised.
+
+    Parameters
+    ----------
+    audio : ndarray [shape=(channels, samples)]
+    sample_rate : float
+    reference_db : ndarray [shape=(60,)], optional
+        Defaults to :func:`reference_spectrum_db`.
+
+    Returns
+    -------
+    balance_db : ndarray [shape=(60,)]
+        Zero for a recording at the reference balance and for one without usable energy.
+    """
+    prepared = prepare_audio(audio, sample_rate)
+    if int(active_frames(prepared).sum()) < MIN_ACTIVE_FRAMES:
+        return np.zeros(GRID_FREQS_HZ.size)
+    reference_db = reference_spectrum_db() if reference_db is None else np.asarray(reference_db, dtype=np.float64)
+    freqs_hz, psd = welch_psd(prepared)
+    return normalise_db(psd_to_grid_db(freqs_hz, psd) - reference_db)
+
+
+def analytic_eq(audio: np.ndarray, sample_rate: float, reference_db: np.ndarray | None = None):
+    """The analytic answer: the 5-band EQ fitted to the recording's balance.
+
+    ``fit_eq(balance_db(audio), GRID_FREQS_HZ, weights=FIT_WEIGHTS)``: the EQ that turns the
+    reference balance into the recording's, with its broadband level at the band mean (a
+    balance cannot see level). The audio encoder estimates the same thing from audio but
+    places the level as SAFE settings do. Uses SciPy's least squares (no torch).
+
+    Returns
+    -------
+    fit : semeq.fitting.FitResult
+        ``.params`` (EQParams, inside the SAFE ranges) and the fit's errors in dB.
+    """
+    from .fitting import fit_eq
+
+    return fit_eq(balance_db(audio, sample_rate, reference_db), GRID_FREQS_HZ, ANALYSIS_SAMPLE_RATE, weights=FIT_WEIGHTS)
