@@ -5,6 +5,13 @@ import pytest
 
 from semeq.data.paths import find_data_dir
 
+try:  # the models' tensors are small: one thread is fastest, and far faster on a busy machine
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover
+    pass
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

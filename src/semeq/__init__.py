@@ -20,6 +20,7 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.1.0"
 
 __all__ = [
+    "SemanticEQ",
     "EQParams",
     "PARAMETERS",
     "eq_response",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 # Torch-backed classes load on first use, so ``import semeq`` stays light (no torch import).
-_LAZY = {"EQModel": ".eq_model", "AudioEncoder": ".audio_encoder"}
+_LAZY = {"SemanticEQ": ".adaptive", "EQModel": ".eq_model", "AudioEncoder": ".audio_encoder"}
 
 
 def __getattr__(name: str):

@@ -53,6 +53,10 @@ def _attach_negative_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The models are tiny: torch's thread pool only costs on their small tensors, badly so on a
+    # busy machine (a 5-band fit took 0.1 s on one thread, 20 s on two with the cores loaded).
+    # Training sets its own thread count. Must happen before torch is first imported.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(_attach_negative_values(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "func", None):

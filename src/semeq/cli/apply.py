@@ -54,7 +54,7 @@ def _check_args(args: argparse.Namespace) -> tuple[float | None, float]:
 
 def auto_name(input_path: Path, out_dir: Path, target: str, intensity: float, blend: str | None, alpha: float) -> Path:
     word = target.lower().replace(" ", "-") + (f"_{blend.lower().replace(' ', '-')}{round(alpha * 100):02d}" if blend else "")
-    return out_dir / f"{input_path.stem}_{word}_{intensity:.2f}".replace(".", "_") + input_path.suffix
+    return out_dir / (f"{input_path.stem}_{word}_{intensity:.2f}".replace(".", "_") + input_path.suffix)
 
 
 _ENGINE = None
