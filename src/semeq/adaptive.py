@@ -64,9 +64,14 @@ _BAND = (CURVE_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (CURVE_FREQS_HZ <= PROFILE_BAND
 
 
 def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
+    """Refuse audio with no usable energy (silence, DC, a lone click) in any 2 s stretch.
+
+    Checked a stretch at a time, so a long recording costs one stretch, not a full analysis.
+    """
     from .analysis import has_usable_energy
 
-    if not has_usable_energy(audio, sample_rate):
+    step = int(2.0 * sample_rate)
+    if not any(has_usable_energy(audio[:, i : i + step], sample_rate) for i in range(0, audio.shape[1], step)):
         raise ParameterError("the audio is silent (no usable energy between 100 Hz and 10 kHz): nothing to analyse or equalise")
 
 
@@ -339,7 +344,7 @@ class SemanticEQ:
             Same shape as the input. Intensity 0 returns the input values unchanged.
         result : ApplyResult
         """
-        from .loudness import level_stats, loudness_match_gain_db, true_peak_dbfs
+        from .loudness import level_stats, match_gain_db
 
         audio = check_audio(audio)
         _require_energy(audio, sample_rate)
@@ -358,13 +363,14 @@ class SemanticEQ:
             return audio.copy(), ApplyResult(eq=eq, gain_db=0.0, stats_in=stats_in, stats_out=stats_in,
                                              suggestion=suggestion, notes=["intensity 0: the input is returned unchanged"])
         out = apply_eq(audio, sample_rate, list(eq.cascade))
+        stats_eq = level_stats(out, sample_rate)
         if loudness_match:
-            gain_db = loudness_match_gain_db(audio, out, sample_rate, true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
-        else:
-            peak = true_peak_dbfs(out, sample_rate)
+            gain_db = match_gain_db(stats_in, stats_eq, true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
+        else:  # keep the EQ's level, unless it would clip
+            peak = stats_eq.true_peak_dbtp
             gain_db = min(0.0, true_peak_ceiling_dbtp - peak) if peak > 0.0 else 0.0
             if gain_db < 0.0:
                 notes.append(f"output would clip (true peak {peak:+.1f} dBTP): lowered by {-gain_db:.1f} dB")
         out *= 10.0 ** (gain_db / 20.0)
-        return out, ApplyResult(eq=eq, gain_db=gain_db, stats_in=stats_in, stats_out=level_stats(out, sample_rate),
+        return out, ApplyResult(eq=eq, gain_db=gain_db, stats_in=stats_in, stats_out=stats_eq.shifted(gain_db),
                                 suggestion=suggestion, notes=notes)

@@ -181,13 +181,16 @@ def active_frames(audio: np.ndarray) -> np.ndarray:
     if audio.shape[1] < n_fft:
         audio = np.pad(audio, ((0, 0), (0, n_fft - audio.shape[1])))
     n_frames = 1 + (audio.shape[1] - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]  # (n_frames, n_fft)
+    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[:, ::hop][:, :n_frames]  # a view
     window = signal.get_window("hann", n_fft)
-    spec = np.fft.rfft(audio[:, idx] * window, axis=-1)  # (channels, n_frames, n_bins)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / ANALYSIS_SAMPLE_RATE)
     band = (freqs >= NORM_BAND_HZ[0]) & (freqs <= NORM_BAND_HZ[1])
-    # Mean-square signal power in the band (Parseval, Hann power gain removed).
-    power = (np.abs(spec[..., band]) ** 2).sum(axis=-1).mean(axis=0) * 2.0 / (n_fft * np.sum(window**2))
+    power = np.empty(n_frames)
+    chunk = 2048  # frames per FFT batch: bounded memory for long files
+    for i in range(0, n_frames, chunk):
+        spec = np.fft.rfft(frames[:, i : i + chunk] * window, axis=-1)  # (channels, frames, n_bins)
+        # Mean-square signal power in the band (Parseval, Hann power gain removed).
+        power[i : i + chunk] = (np.abs(spec[..., band]) ** 2).sum(axis=-1).mean(axis=0) * 2.0 / (n_fft * np.sum(window**2))
     return (power > _FRAME_FLOOR) & (power > _FRAME_RANGE * power.max())
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.signal import resample_poly
 
-__all__ = ["LevelStats", "integrated_loudness", "true_peak_dbfs", "level_stats", "loudness_match_gain_db"]
+__all__ = ["LevelStats", "integrated_loudness", "true_peak_dbfs", "level_stats", "match_gain_db", "loudness_match_gain_db"]
 
 _SILENCE_DB = -120.0
 _CHUNK = 1 << 18
@@ -101,6 +101,12 @@ class LevelStats:
     crest_factor_db: float
     loudness_lufs: float
 
+    def shifted(self, gain_db: float) -> "LevelStats":
+        """The stats of the same signal after a broadband gain: every level moves by ``gain_db``."""
+        return LevelStats(rms_dbfs=self.rms_dbfs + gain_db, peak_dbfs=self.peak_dbfs + gain_db,
+                          true_peak_dbtp=self.true_peak_dbtp + gain_db, crest_factor_db=self.crest_factor_db,
+                          loudness_lufs=self.loudness_lufs + gain_db)
+
     def to_dict(self) -> dict[str, float | None]:
         return {k: (None if not np.isfinite(v) else round(v, 3)) for k, v in asdict(self).items()}
 
@@ -115,17 +121,22 @@ def level_stats(audio: np.ndarray, sample_rate: float) -> LevelStats:
                       loudness_lufs=integrated_loudness(audio, sample_rate))
 
 
-def loudness_match_gain_db(reference: np.ndarray, processed: np.ndarray, sample_rate: float, *,
-                           true_peak_ceiling_dbtp: float = -1.0) -> float:
+def match_gain_db(reference: LevelStats, processed: LevelStats, *, true_peak_ceiling_dbtp: float = -1.0) -> float:
     """Gain in dB that brings ``processed`` to the loudness of ``reference`` without passing the ceiling.
 
     The gain is the smaller of the loudness-matching gain and the gain that puts the processed
-    true peak at ``true_peak_ceiling_dbtp``: a plain gain, never a limiter. Silence gets 0 dB.
+    true peak at ``true_peak_ceiling_dbtp``: a plain gain, never a limiter. Silence gets 0 dB
+    (or only the ceiling's cut).
     """
-    target = integrated_loudness(reference, sample_rate)
-    current = integrated_loudness(processed, sample_rate)
+    target, current = reference.loudness_lufs, processed.loudness_lufs
     gain_db = target - current if np.isfinite(target) and np.isfinite(current) else 0.0
-    peak = true_peak_dbfs(processed, sample_rate)
-    if np.isfinite(peak):
-        gain_db = min(gain_db, true_peak_ceiling_dbtp - peak)
+    if np.isfinite(processed.true_peak_dbtp):
+        gain_db = min(gain_db, true_peak_ceiling_dbtp - processed.true_peak_dbtp)
     return float(gain_db)
+
+
+def loudness_match_gain_db(reference: np.ndarray, processed: np.ndarray, sample_rate: float, *,
+                           true_peak_ceiling_dbtp: float = -1.0) -> float:
+    """:func:`match_gain_db` measured on two signals."""
+    return match_gain_db(level_stats(reference, sample_rate), level_stats(processed, sample_rate),
+                         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
