@@ -7,8 +7,7 @@ the engine's 10 sections on the same frames, run in the same process.
 
 The audio is 6 s from each of ten tracks of the development set (../shared/data/music-dev, read
 in place), or music-shaped noise when the data is absent. The analyzer is the real
-``semeq.adaptive.SemanticEQ`` when it imports, else the stand-in of tests/tilt_analyzer.py
-(the output says which).
+``semeq.adaptive.SemanticEQ`` with the shipped models.
 
 Two timings: "paced" waits for a requested analysis between frames (outside the timed call), as
 ``semeq stream`` does on a file and as a live engine runs when an analysis ends within a frame's
@@ -26,9 +25,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy.signal import sosfilt
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the stand-in analyzer
 
 from semeq.data.paths import find_data_dir  # noqa: E402
 from semeq.dsp import design_sos  # noqa: E402
@@ -67,14 +63,12 @@ def load_music(seconds: float) -> tuple[np.ndarray, str]:
 
 
 def make_analyzer():
-    try:
-        from semeq.adaptive import SemanticEQ
+    import torch
 
-        return SemanticEQ(), "semeq.adaptive.SemanticEQ (the real models)"
-    except Exception as exc:  # not on this branch yet, or weights missing
-        from tilt_analyzer import TiltAnalyzer
+    torch.set_num_threads(1)  # the models are small: one thread, leaving the other core to the audio thread
+    from semeq.adaptive import SemanticEQ
 
-        return TiltAnalyzer(), f"tests/tilt_analyzer.TiltAnalyzer stand-in (real analyzer unavailable: {type(exc).__name__}: {exc})"
+    return SemanticEQ(), "semeq.adaptive.SemanticEQ (the shipped models)"
 
 
 def run(x: np.ndarray, analyzer, frame: int, update_interval: int, paced: bool, **kw) -> dict:
@@ -133,9 +127,8 @@ def main() -> None:
           f"target change every 5 s")
 
     # Baseline in the same process: bare scipy sosfilt of 10 sections (the engine's cascade) per frame.
-    from tilt_analyzer import TiltAnalyzer
-
-    sos = design_sos([TiltAnalyzer.decode(np.r_[0.5, 0.3, np.zeros(30)]), TiltAnalyzer.decode(np.zeros(32)).inverted()], SR)
+    z = analyzer.encode(x[:, : 2 * SR], SR)
+    sos = design_sos(list(analyzer.cascade_for(z, analyzer.target_latent("warm"), 1.0)), SR)
     zi = np.zeros((sos.shape[0], 2, 2))
     base = np.empty(x.shape[1] // frame)
     for k in range(base.size):
