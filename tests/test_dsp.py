@@ -117,3 +117,12 @@ def test_bad_audio_is_a_clear_error(bad):
 def test_bad_sample_rate():
     with pytest.raises(ParameterError, match="sample_rate"):
         design_sos(EQParams.flat(), 0)
+
+
+def test_scalar_and_vectorised_designs_agree(rng):
+    from semeq.dsp.biquad import _design_scalar, _design_vectorised
+
+    vectors = np.stack([_random_params(rng).to_vector() for _ in range(50)])
+    for sample_rate in SAMPLE_RATES:
+        a, b = _design_scalar(vectors, sample_rate), _design_vectorised(vectors, sample_rate)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -14,6 +14,7 @@ to that frequency, so every SAFE setting is realisable, and stable, from 8 kHz t
 
 from __future__ import annotations
 
+import math
 from typing import Sequence, Union
 
 import numpy as np
@@ -46,8 +47,47 @@ def _as_cascade(eq: EQLike) -> list[EQParams]:
     return cascade
 
 
+def _design_scalar(vectors: np.ndarray, sample_rate: float) -> np.ndarray:
+    """The same design one section at a time in plain floats: faster for a cascade or two.
+
+    numpy's per-call overhead dominates the vectorised design for ten sections (45 us against
+    about 15 us here); the real-time engine redesigns every few frames.
+    """
+    f_max = NYQUIST_FRACTION * sample_rate / 2.0
+    two_pi_over_fs = 2.0 * math.pi / sample_rate
+    rows = []
+    for v in vectors.tolist():
+        bands = ((v[0], v[1], SHELF_Q), (v[2], v[3], v[4]), (v[5], v[6], v[7]), (v[8], v[9], v[10]), (v[11], v[12], SHELF_Q))
+        for k, (gain_db, freq_hz, q) in enumerate(bands):
+            a = 10.0 ** (gain_db / 40.0)
+            w0 = two_pi_over_fs * min(freq_hz, f_max)
+            cw = math.cos(w0)
+            alpha = math.sin(w0) / (2.0 * q)
+            if k == 0 or k == 4:
+                sa = 2.0 * math.sqrt(a) * alpha
+                ap1, am1 = a + 1.0, a - 1.0
+                if k == 0:
+                    b0, b1, b2 = a * (ap1 - am1 * cw + sa), 2.0 * a * (am1 - ap1 * cw), a * (ap1 - am1 * cw - sa)
+                    a0, a1, a2 = ap1 + am1 * cw + sa, -2.0 * (am1 + ap1 * cw), ap1 + am1 * cw - sa
+                else:
+                    b0, b1, b2 = a * (ap1 + am1 * cw + sa), -2.0 * a * (am1 + ap1 * cw), a * (ap1 + am1 * cw - sa)
+                    a0, a1, a2 = ap1 - am1 * cw + sa, 2.0 * (am1 - ap1 * cw), ap1 - am1 * cw - sa
+            else:
+                b0, b1, b2 = 1.0 + alpha * a, -2.0 * cw, 1.0 - alpha * a
+                a0, a1, a2 = 1.0 + alpha / a, -2.0 * cw, 1.0 - alpha / a
+            rows.append((b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0))
+    return np.array(rows, dtype=np.float64)
+
+
 def _design_params(vectors: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Vectorised design. ``vectors`` (n_eq, 13) SAFE order -> sos (n_eq * 5, 6)."""
+    """Design ``vectors`` (n_eq, 13) in SAFE order -> sos (n_eq * 5, 6)."""
+    if vectors.shape[0] <= 4:
+        return _design_scalar(vectors, sample_rate)
+    return _design_vectorised(vectors, sample_rate)
+
+
+def _design_vectorised(vectors: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Vectorised design, for many EQs at once."""
     n_eq = vectors.shape[0]
     # Columns per band: gain, freq, Q; shelves take the fixed Q.
     gain_db = vectors[:, [0, 2, 5, 8, 11]]  # (n_eq, 5)
