@@ -54,6 +54,8 @@ __all__ = ["SemanticEQ", "AdaptiveEQ", "ProfileEntry", "Profile", "IntensitySugg
 
 PROFILE_BAND_HZ = (100.0, 10000.0)
 """Band over which curves are compared (profile scores, distances, change sizes)."""
+PROFILE_MIN_CONFIDENCE = 0.5
+"""Words below this vocabulary confidence are left out of the profile unless asked for."""
 AUTO_INTENSITY_MAX_CHANGE_DB = 6.0
 """M in the auto-intensity rule: the RMS change (dB) the suggestion saturates at."""
 _PROFILE_FLOOR_DB2 = 1.0  # 1 dB^2: words with a near-flat curve do not divide by ~0
@@ -267,10 +269,16 @@ class SemanticEQ:
             self._word_curves = dict(zip(words, curves))
         return self._word_curves
 
-    def profile(self, audio: np.ndarray, sample_rate: float, top_k: int = 10) -> Profile:
-        """Rank the vocabulary by how much of each word the recording already has."""
+    def profile(self, audio: np.ndarray, sample_rate: float, top_k: int = 10, *,
+                min_confidence: float = PROFILE_MIN_CONFIDENCE) -> Profile:
+        """Rank the vocabulary by how much of each word the recording already has.
+
+        Only words with at least ``min_confidence`` are ranked (by default the 19 well-supported
+        words; 0 ranks all 638, most of them from two or three Audealize contributors).
+        """
         if int(top_k) != top_k or top_k < 1:
             raise ParameterError(f"top_k must be a positive integer, got {top_k!r}")
+        min_confidence = _check_unit("min_confidence", min_confidence)
         audio = check_audio(audio)
         _require_energy(audio, sample_rate)
         z = self.encode(audio, sample_rate)
@@ -278,8 +286,10 @@ class SemanticEQ:
         entries = []
         meta = {e.word: e for e in self.eq_model.vocabulary}
         for word, c_w in self._curves().items():
-            frac, score = _profile_score(c_a, c_w)
             e = meta[word]
+            if e.confidence < min_confidence:
+                continue
+            frac, score = _profile_score(c_a, c_w)
             entries.append(ProfileEntry(word=word, score=score, fraction=frac, confidence=float(e.confidence),
                                         low_confidence=bool(e.low_confidence), language=e.language))
         entries.sort(key=lambda e: -e.score)

@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Print a recording's semantic profile and its balance against the reference.")
     p.add_argument("input", help="audio file")
     p.add_argument("--top-k", type=int, default=10, metavar="N", help="how many words to list (default 10)")
+    p.add_argument("--all-words", action="store_true", help="rank all 638 words, the thinly supported ones too")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--models", metavar="DIR", help="folder with trained models (default: shipped)")
     p.set_defaults(func=run)
@@ -31,6 +32,15 @@ def balance_summary(audio: np.ndarray, sample_rate: float) -> dict[str, float]:
     return {str(f): round(float(v), 2) for f, v in zip(SUMMARY_BANDS_HZ, values)}
 
 
+def print_profile(profile) -> None:
+    print("semantic profile (score 0..1: how much of the word it already has; 'carries': share of the word's own EQ)")
+    width = max(len(e.word) for e in profile.entries)
+    for e in profile.entries:
+        bar = "#" * int(round(e.score * 30))
+        flag = f"  (low confidence {e.confidence:.2f})" if e.low_confidence else ""
+        print(f"  {e.word:<{width}}  {e.score:4.2f} {bar:<30} carries {100 * e.fraction:5.0f} %{flag}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..adaptive import SemanticEQ
     from ..errors import ParameterError
@@ -39,19 +49,14 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"--top-k must be at least 1, got {args.top_k}")
     audio, sample_rate, info = load_audio(args.input)
     engine = SemanticEQ.from_dir(args.models) if args.models else SemanticEQ()
-    profile = engine.profile(audio, sample_rate, top_k=args.top_k)
+    profile = engine.profile(audio, sample_rate, top_k=args.top_k, min_confidence=0.0 if args.all_words else 0.5)
     summary = balance_summary(audio, sample_rate)
     if args.json:
         print(json.dumps({"input": args.input, "sample_rate": sample_rate, "channels": info.channels,
                           "duration_s": round(info.duration_s, 3), "balance_vs_reference_db": summary} | profile.to_dict()))
         return 0
     print(f"{args.input}: {info.duration_s:.1f} s, {sample_rate} Hz, {info.channels} ch")
-    print("semantic profile (score: how much of the word it already has; 0.5 = half of the word's EQ):")
-    width = max(len(e.word) for e in profile.entries)
-    for e in profile.entries:
-        bar = "#" * int(round(e.score * 30))
-        flag = f"  (low confidence {e.confidence:.2f})" if e.low_confidence else ""
-        print(f"  {e.word:<{width}}  {e.score:4.2f} {bar:<30}{flag}")
+    print_profile(profile)
     print("balance against the reference (dB, long-term spectrum, loudness-normalised):")
     print("  " + "  ".join(f"{int(f) if int(f) < 1000 else str(int(f) // 1000) + 'k':>5}" for f in SUMMARY_BANDS_HZ))
     print("  " + "  ".join(f"{v:+5.1f}" for v in summary.values()))

@@ -11,17 +11,30 @@ from ..io import save_audio
 
 
 def demo_signal(sample_rate: int = 44100, duration_s: float = 6.0, seed: int = 0) -> np.ndarray:
-    """A generated stereo clip: a bass line, a chord pad and noisy hi-hats, 6 s, peak -6 dBFS."""
+    """A generated stereo clip, 6 s, peak -6 dBFS: a bass line, a chord pad, and a pulsing noise bed.
+
+    The bed has the reference balance tilted up by 1.5 dB per octave, so the clip is a little
+    brighter than typical music: "warm" then shows what it does on an ordinary mix (more low
+    mids, less top). Deterministic for a seed.
+    """
+    from ..analysis import GRID_FREQS_HZ, reference_spectrum_db
+    from ..data.synth import shaped_noise
+
     rng = np.random.default_rng(seed)
-    t = np.arange(int(duration_s * sample_rate)) / sample_rate
+    n = int(duration_s * sample_rate)
+    t = np.arange(n) / sample_rate
+    ref_db = reference_spectrum_db()
+
+    def amplitude(freqs_hz: np.ndarray) -> np.ndarray:
+        return 10 ** ((np.interp(np.log(freqs_hz), np.log(GRID_FREQS_HZ), ref_db) + 1.5 * np.log2(freqs_hz / 1000.0)) / 20)
+
+    bed = shaped_noise(amplitude, n, sample_rate, rng, 2, rms=1.0)
+    pulse = 0.35 + 0.65 * np.exp(-((t * 4) % 1.0) * 12.0)  # eighth notes at 120 bpm
     bass_hz = np.array([55.0, 55.0, 73.4, 65.4])[(t * 2).astype(int) % 4]
-    bass = 0.35 * np.sin(2 * np.pi * np.cumsum(bass_hz) / sample_rate)
-    pad = sum(0.08 * np.sin(2 * np.pi * f * t + p) for f, p in ((220.0, 0.0), (277.2, 1.0), (329.6, 2.0), (440.0, 0.5)))
-    hat_env = np.exp(-((t * 4) % 1.0) * 40.0)
-    hats = 0.05 * hat_env * np.diff(rng.standard_normal(t.size + 1))
-    mono = bass + pad + hats
-    stereo = np.stack([mono + 0.02 * rng.standard_normal(t.size), mono + 0.02 * rng.standard_normal(t.size)])
-    return 0.5 * stereo / np.max(np.abs(stereo))
+    bass = np.sin(2 * np.pi * np.cumsum(bass_hz) / sample_rate)
+    pad = sum(np.sin(2 * np.pi * f * t + p) for f, p in ((220.0, 0.0), (277.2, 1.0), (329.6, 2.0), (440.0, 0.5))) / 4
+    mix = 0.12 * bed * pulse + 0.10 * bass + 0.05 * pad
+    return 0.5 * mix / np.max(np.abs(mix))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     source = save_audio(out_dir / "demo_input.wav", audio, sample_rate, subtype="int24", force=args.force)
     from ..adaptive import SemanticEQ
 
-    profile = SemanticEQ().profile(audio, sample_rate, top_k=5)
-    print("semantic profile of the generated clip:")
-    for e in profile.entries:
-        print(f"  {e.word:<12} {e.score:4.2f} {'#' * int(round(e.score * 30))}")
+    from .analyze import print_profile
+
+    print("the generated clip:")
+    print_profile(SemanticEQ().profile(audio, sample_rate, top_k=5))
     word = args.target.lower().replace(" ", "-")
     facts = process_file(str(source), str(out_dir / f"demo_{word}.wav"), str(out_dir), args.target, args.intensity,
                          None, 0.0, False, True, args.force, None, plot=str(out_dir / f"demo_{word}.png"))
