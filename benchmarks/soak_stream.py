@@ -1,7 +1,7 @@
 """Soak test: one hour of stereo 44.1 kHz audio through StreamingAdaptiveEQ.process(), frame by frame.
 
-The real process() path with the stand-in analyzer of tests/tilt_analyzer.py (an FFT of the
-whole analysis window each time), targets and intensities changing every 5 s, a NaN frame every
+The real process() path with the shipped models (``semeq.adaptive.SemanticEQ``; ``--stand-in``
+uses the cheap analyzer of tests/tilt_analyzer.py instead), targets and intensities changing every 5 s, a NaN frame every
 minute. Prints the memory growth (resident set size from /proc, and the count of live Python
 objects), whether every output was finite, and the thread count before and after.
 
@@ -37,7 +37,17 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--frame-size", type=int, default=512)
     parser.add_argument("--update-interval", type=int, default=32)
+    parser.add_argument("--stand-in", action="store_true", help="the test analyzer instead of the shipped models")
     args = parser.parse_args()
+    if args.stand_in:
+        analyzer = TiltAnalyzer()
+    else:
+        import torch
+
+        from semeq.adaptive import SemanticEQ
+
+        torch.set_num_threads(1)
+        analyzer = SemanticEQ()
     frame = args.frame_size
     rng = np.random.default_rng(0)
     pool = 0.1 * rng.standard_normal((2, SR * 8))  # 8 s of noise, read at a drifting offset
@@ -48,7 +58,7 @@ def main() -> None:
     all_finite = True
     t_start = time.perf_counter()
     with StreamingAdaptiveEQ(SR, 2, frame_size=frame, update_interval=args.update_interval,
-                             analyzer=TiltAnalyzer()) as engine:
+                             analyzer=analyzer) as engine:
         per_5s, per_min = int(5 * SR / frame), int(60 * SR / frame)
         base = None
         for k in range(n_frames):

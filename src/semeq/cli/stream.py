@@ -24,9 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", nargs="?", help="audio file to stream (omit with --live)")
     p.add_argument("-o", "--output", help="output file (file mode)")
     p.add_argument("--target", required=True, metavar="WORD", help="descriptor to move toward, e.g. warm")
-    p.add_argument("--intensity", type=float, default=1.0, metavar="I", help="0..1, 0 = exact bypass (default 1)")
+    p.add_argument("--intensity", type=float, default=0.5, metavar="I", help="0..1, 0 = exact bypass (default 0.5, as apply)")
     p.add_argument("--blend", metavar="WORD", help="second descriptor to blend with the target")
-    p.add_argument("--alpha", type=float, default=0.0, metavar="A", help="weight of --blend, 0..1 (default 0)")
+    p.add_argument("--alpha", type=float, default=None, metavar="A", help="weight of --blend, 0..1 (default 0.5 with --blend)")
     p.add_argument("--frame-size", type=int, default=512, metavar="N", help="samples per frame (default 512)")
     p.add_argument("--update-interval", type=int, default=4, metavar="K", help="frames between analyses (default 4)")
     p.add_argument("--window", type=float, default=2.0, metavar="S", help="analysis window in seconds (default 2)")
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.input or not args.output:
         raise ParameterError("file mode needs INPUT and -o OUTPUT (or use --live)")
     report = stream_file(
-        args.input, args.output, target=args.target, intensity=args.intensity, blend=args.blend, alpha=args.alpha,
+        args.input, args.output, target=args.target, intensity=args.intensity, blend=args.blend, alpha=_alpha(args),
         frame_size=args.frame_size, update_interval=args.update_interval, analysis_window_s=args.window,
         smoothing_ms=args.smoothing_ms, force=args.force, progress=not args.no_progress,
     )
@@ -169,7 +169,7 @@ def run_live(args: argparse.Namespace, analyzer=None) -> int:
                 errors.append(f"{type(exc).__name__}: {exc}")
 
         with engine:
-            engine.set_target(args.target, args.intensity, blend=args.blend, alpha=args.alpha)
+            engine.set_target(args.target, args.intensity, blend=args.blend, alpha=_alpha(args))
             with sd.Stream(samplerate=sample_rate, blocksize=args.frame_size, device=(device, device),
                            channels=channels, dtype="float32", callback=callback, latency="low"):
                 print(f"live: {sample_rate:g} Hz, {channels} ch, frames of {args.frame_size}; "
@@ -187,3 +187,10 @@ def run_live(args: argparse.Namespace, analyzer=None) -> int:
           f"({stats.analysis_cpu_s:.3f} s CPU), added latency {engine.latency_samples} samples"
           + (f"; {len(errors)} callback errors, last: {errors[-1]}" if errors else ""))
     return 0
+
+
+def _alpha(args: argparse.Namespace) -> float:
+    """--alpha as apply reads it: 0.5 by default with --blend; without --blend it is an error."""
+    if args.alpha is not None and args.blend is None:
+        raise ParameterError("--alpha needs --blend WORD2")
+    return 0.5 if args.alpha is None and args.blend else (args.alpha or 0.0)
