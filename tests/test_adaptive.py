@@ -115,13 +115,44 @@ def test_short_audio_still_works(engine):
 
 
 def test_loudness_matched_and_never_over_the_ceiling(engine):
+    from semeq.loudness import level_stats
+
     x = reference_noise(3.0)
-    x *= 0.95 / np.max(np.abs(x))  # hot input: the EQ would push it over
-    out, result = engine.apply(x, SAMPLE_RATE, "bright", 1.0)
-    assert result.stats_out.true_peak_dbtp <= -1.0 + 1e-6
-    quiet = 0.05 * x
+    quiet = 0.05 * x / np.max(np.abs(x))
     out, result = engine.apply(quiet, SAMPLE_RATE, "bright", 1.0)
-    assert result.stats_out.loudness_lufs == pytest.approx(result.stats_in.loudness_lufs, abs=0.05)
+    measured = level_stats(out, SAMPLE_RATE)  # measured on the output itself, not derived
+    assert measured.loudness_lufs == pytest.approx(level_stats(quiet, SAMPLE_RATE).loudness_lufs, abs=0.05)
+    assert measured.loudness_lufs == pytest.approx(result.stats_out.loudness_lufs, abs=1e-6)
+    assert not result.notes
+
+    hot = 0.95 * x / np.max(np.abs(x))  # the EQ pushes it over: the ceiling binds, and says so
+    out, result = engine.apply(hot, SAMPLE_RATE, "bright", 1.0)
+    measured = level_stats(out, SAMPLE_RATE)
+    assert measured.true_peak_dbtp == pytest.approx(-1.0, abs=1e-6)
+    assert measured.loudness_lufs < level_stats(hot, SAMPLE_RATE).loudness_lufs - 0.1
+    assert any("ceiling" in n for n in result.notes)
+
+
+def test_without_loudness_match_the_eq_level_stays_under_the_ceiling(engine):
+    from semeq.loudness import level_stats
+
+    x = reference_noise(3.0)
+    quiet = 0.05 * x / np.max(np.abs(x))
+    out, result = engine.apply(quiet, SAMPLE_RATE, "bright", 1.0, loudness_match=False)
+    assert result.gain_db == 0.0
+    np.testing.assert_allclose(out, apply_eq(quiet, SAMPLE_RATE, list(result.eq.cascade)), atol=1e-12)
+    hot = 0.89 * x / np.max(np.abs(x))
+    out, result = engine.apply(hot, SAMPLE_RATE, "warm", 0.3, loudness_match=False)
+    assert level_stats(out, SAMPLE_RATE).true_peak_dbtp <= -1.0 + 1e-6
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 22050])
+def test_reported_curve_is_the_applied_response_at_low_rates(engine, sample_rate):
+    x = reference_noise(2.0, sample_rate)
+    eq = engine.adaptive_eq(x, sample_rate, "bright", 0.8)
+    below = CURVE_FREQS_HZ < sample_rate / 2
+    np.testing.assert_allclose(eq.curve_db[below], eq_response(list(eq.cascade), CURVE_FREQS_HZ[below], sample_rate), atol=1e-9)
+    assert eq.fit.rms_error_db < 1.0
 
 
 def test_bad_arguments(engine):
@@ -206,3 +237,45 @@ def test_cli_batch_continues_past_bad_files(tmp_path, song, capsys):
 def test_cli_analyze(song, capsys):
     code, stdout, _ = _run(capsys, "analyze", song, "--top-k", "3")
     assert code == 0 and "semantic profile" in stdout and "balance against the reference" in stdout
+
+
+def test_cli_batch_names_every_failed_file(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sf.write(str(folder / "quiet.wav"), np.zeros((44100, 2)), SAMPLE_RATE)
+    sf.write(str(folder / "ok.wav"), reference_noise(1.0).T, SAMPLE_RATE)
+    code, stdout, err = _run(capsys, "apply", folder, "--target", "warm", "-o", tmp_path / "out", "--workers", "1")
+    assert code == 1 and "quiet.wav" in err and "silent" in err
+
+
+def test_cli_plot_never_replaces_the_input_or_the_output(tmp_path, song, capsys):
+    original = song.read_bytes()
+    out = tmp_path / "o.wav"
+    for plot, match in ((song, "overwrite the input"), (out, "same file"), (tmp_path / "no" / "p.png", "does not exist")):
+        code, _, err = _run(capsys, "apply", song, "--target", "warm", "-o", out, "--plot", plot, "--force")
+        assert code == 2 and match in err, err
+        assert not out.exists()  # nothing written before the checks passed
+    assert song.read_bytes() == original
+
+
+def test_cli_intensity_zero_copies_a_lossy_file_byte_for_byte(tmp_path, capsys):
+    src = tmp_path / "song.ogg"
+    sf.write(str(src), reference_noise(1.0).T * 0.5, SAMPLE_RATE, format="OGG", subtype="VORBIS")
+    out = tmp_path / "same.ogg"
+    assert _run(capsys, "apply", src, "--target", "warm", "--intensity", "0", "-o", out)[0] == 0
+    assert out.read_bytes() == src.read_bytes()
+
+
+def test_cli_demo_checks_before_writing(tmp_path, capsys):
+    code, _, err = _run(capsys, "demo", "--out-dir", tmp_path / "d", "--intensity", "2")
+    assert code == 2 and "intensity" in err and not (tmp_path / "d").exists()
+    assert _run(capsys, "demo", "--out-dir", tmp_path / "d")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["demo_input.wav", "demo_warm.png", "demo_warm.wav"]
+    code, _, err = _run(capsys, "demo", "--out-dir", tmp_path / "d")
+    assert code == 2 and "already exists" in err
+
+
+def test_profile_ranks_well_supported_words_unless_asked(engine):
+    x = reference_noise()
+    assert all(not e.low_confidence for e in engine.profile(x, SAMPLE_RATE, top_k=50).entries)
+    assert len(engine.profile(x, SAMPLE_RATE, top_k=50, min_confidence=0.0).entries) == 50

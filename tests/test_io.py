@@ -81,3 +81,21 @@ def test_bad_files_are_clear_errors(tmp_path, rng, make, match):
     path = make(tmp_path, rng)
     with pytest.raises(AudioFileError, match=match):
         load_audio(path)
+
+
+def test_integer_formats_refuse_samples_past_full_scale(tmp_path):
+    loud = np.array([[0.0, 1.5, -0.2]])
+    with pytest.raises(AudioFileError, match="would clip"):
+        save_audio(tmp_path / "x.flac", loud, 44100)
+    assert os.listdir(tmp_path) == []
+    save_audio(tmp_path / "x.wav", loud, 44100, subtype="float")
+    assert load_audio(tmp_path / "x.wav")[0].max() == 1.5
+
+
+def test_outputs_get_ordinary_permissions_and_unwritable_places_are_clear(tmp_path):
+    path = save_audio(tmp_path / "x.wav", np.zeros((1, 10)), 44100)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~umask
+    with pytest.raises(AudioFileError, match="x.wav"):
+        save_audio("/proc/x.wav", np.zeros((1, 10)), 44100)

@@ -334,12 +334,18 @@ class SemanticEQ:
             z_audio = self.encode(audio, sample_rate) if z_audio is None else z_audio
             z_final = z_audio + intensity * (z_target - z_audio)
             cascade = self.cascade_for(z_audio, z_target, intensity) if intensity > 0 else ()
-        curve = eq_response(list(cascade), CURVE_FREQS_HZ) if cascade else np.zeros_like(CURVE_FREQS_HZ)
+        # The response as designed at the recording's rate (frequencies clamp below Nyquist there);
+        # above Nyquist, where the recording holds nothing, the curve is held at its last value.
+        below = CURVE_FREQS_HZ < 0.5 * float(sample_rate)
+        curve = np.zeros_like(CURVE_FREQS_HZ)
+        if cascade:
+            curve[below] = eq_response(list(cascade), CURVE_FREQS_HZ[below], sample_rate)
+            curve[~below] = curve[below][-1]
         fitted = None
         if fit:
             from .fitting import fit_eq
 
-            fitted = fit_eq(curve, CURVE_FREQS_HZ)
+            fitted = fit_eq(curve[below], CURVE_FREQS_HZ[below], sample_rate=float(sample_rate))
         return AdaptiveEQ(target=target, intensity=intensity, static=static, cascade=cascade, curve_db=curve, fit=fitted,
                           z_audio=z_audio, z_target=z_target, z_final=z_final, blend=blend, alpha=alpha)
 
@@ -374,13 +380,17 @@ class SemanticEQ:
                                              suggestion=suggestion, notes=["intensity 0: the input is returned unchanged"])
         out = apply_eq(audio, sample_rate, list(eq.cascade))
         stats_eq = level_stats(out, sample_rate)
+        ceiling_gain_db = true_peak_ceiling_dbtp - stats_eq.true_peak_dbtp
         if loudness_match:
             gain_db = match_gain_db(stats_in, stats_eq, true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
-        else:  # keep the EQ's level, unless it would clip
-            peak = stats_eq.true_peak_dbtp
-            gain_db = min(0.0, true_peak_ceiling_dbtp - peak) if peak > 0.0 else 0.0
+            if gain_db < stats_in.loudness_lufs - stats_eq.loudness_lufs - 0.01:
+                notes.append(f"true-peak ceiling {true_peak_ceiling_dbtp:g} dBTP: the output is "
+                             f"{stats_in.loudness_lufs - stats_eq.loudness_lufs - gain_db:.1f} dB below the input's loudness")
+        else:  # keep the EQ's level, lowered only as far as the true-peak ceiling needs
+            gain_db = min(0.0, ceiling_gain_db)
             if gain_db < 0.0:
-                notes.append(f"output would clip (true peak {peak:+.1f} dBTP): lowered by {-gain_db:.1f} dB")
+                notes.append(f"true peak {stats_eq.true_peak_dbtp:+.1f} dBTP: lowered by {-gain_db:.1f} dB to the "
+                             f"{true_peak_ceiling_dbtp:g} dBTP ceiling")
         out *= 10.0 ** (gain_db / 20.0)
         return out, ApplyResult(eq=eq, gain_db=gain_db, stats_in=stats_in, stats_out=stats_eq.shifted(gain_db),
                                 suggestion=suggestion, notes=notes)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,7 @@ import soundfile as sf
 
 from .errors import AudioFileError, ParameterError
 
-__all__ = ["AudioInfo", "load_audio", "save_audio", "check_output_path"]
+__all__ = ["AudioInfo", "load_audio", "save_audio", "copy_file", "check_output_path", "atomic_output"]
 
 _FORMAT_BY_SUFFIX = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF", ".aif": "AIFF"}
 _DEFAULT_SUBTYPE = {"WAV": "PCM_24", "FLAC": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III", "AIFF": "PCM_24"}
@@ -126,6 +128,39 @@ def check_output_path(output: str | os.PathLike, *, force: bool = False, inputs:
     return output
 
 
+@contextlib.contextmanager
+def atomic_output(path: Path):
+    """Yield a temporary path beside ``path``; on success rename it over ``path``, else remove it.
+
+    The file gets the permissions a plain ``open`` would give it (0666 less the umask), not
+    mkstemp's 0600. Any OSError becomes an :class:`AudioFileError` naming ``path``.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent if str(path.parent) else ".")
+        os.close(fd)
+    except OSError as exc:
+        raise AudioFileError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise AudioFileError(f"{path}: could not write ({exc.strerror or exc})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def copy_file(source: str | os.PathLike, destination: str | os.PathLike, *, force: bool = False) -> Path:
+    """Copy a file's bytes atomically (an exact bypass keeps even a lossy file untouched)."""
+    destination = check_output_path(destination, force=force, inputs=(source,))
+    with atomic_output(destination) as tmp:
+        shutil.copyfile(source, tmp)
+    return destination
+
+
 def save_audio(
     path: str | os.PathLike,
     audio: np.ndarray,
@@ -170,14 +205,14 @@ def save_audio(
         chosen = _DEFAULT_SUBTYPE[fmt]
     if not sf.check_format(fmt, chosen):
         raise AudioFileError(f"{path}: {fmt} cannot hold sample format {chosen}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        sf.write(tmp, audio.T, int(sample_rate), format=fmt, subtype=chosen)
-        os.replace(tmp, path)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as exc:
-        raise AudioFileError(f"{path}: could not write ({exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    if not chosen.startswith(("FLOAT", "DOUBLE", "VORBIS", "OPUS")):
+        peak = float(np.max(np.abs(audio)))
+        if peak > 1.0:
+            raise AudioFileError(f"{path}: samples reach {20 * np.log10(peak):+.1f} dBFS; {fmt} {chosen} would clip them: "
+                                 "lower the level or write a float WAV")
+    with atomic_output(path) as tmp:
+        try:
+            sf.write(tmp, audio.T, int(sample_rate), format=fmt, subtype=chosen)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise AudioFileError(f"{path}: could not write ({exc})") from None
     return path

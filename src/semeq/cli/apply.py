@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParameterError, SemeqError
-from ..io import check_output_path, load_audio, save_audio
+from ..io import check_output_path, copy_file, load_audio, save_audio
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3"}
 
@@ -72,21 +72,33 @@ def _engine(models: str | None):
 def process_file(input_path: str, output: str | None, out_dir: str, target: str, intensity: float | None,
                  blend: str | None, alpha: float, static: bool, loudness_match: bool, force: bool,
                  models: str | None, plot: str | None = None) -> dict:
-    """Process one file; returns the facts to print. Raises SemeqError on any user-caused problem."""
+    """Process one file; returns the facts to print. Raises SemeqError on any user-caused problem.
+
+    Every output path is checked before any work, and nothing is written until the audio is
+    processed; the plot is drawn last.
+    """
     input_path = Path(input_path)
     if output is not None:
         check_output_path(output, force=force, inputs=(input_path,))
+    if plot is not None:
+        check_output_path(plot, force=force, inputs=(input_path,) + ((output,) if output else ()))
+        if output is not None and Path(plot).resolve() == Path(output).resolve():
+            raise ParameterError(f"{plot}: the plot and the audio output are the same file")
     audio, sample_rate, info = load_audio(input_path)
     engine = _engine(models)
     out, result = engine.apply(audio, sample_rate, target, intensity, blend=blend, alpha=alpha, static=static,
                                loudness_match=loudness_match)
     if output is None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        output = str(auto_name(input_path, Path(out_dir), target, result.eq.intensity, blend, alpha))
+        word = engine.eq_model.entry(target).word
+        output = str(auto_name(input_path, Path(out_dir), word, result.eq.intensity, blend, alpha))
         check_output_path(output, force=force, inputs=(input_path,))
-    if result.eq.is_bypass:
-        out = audio  # exact bypass: the very same samples
-    save_audio(output, out, sample_rate, like=info, force=force)
+        if plot is not None and Path(plot).resolve() == Path(output).resolve():
+            raise ParameterError(f"{plot}: the plot and the audio output are the same file")
+    if result.eq.is_bypass and Path(output).suffix.lower() == input_path.suffix.lower():
+        copy_file(input_path, output, force=force)  # the very same bytes, even for a lossy file
+    else:
+        save_audio(output, out, sample_rate, like=info, force=force)
     facts = {"input": str(input_path), "output": output, "sample_rate": sample_rate, "channels": info.channels,
              "duration_s": round(info.duration_s, 3)} | result.to_dict()
     if plot:
@@ -173,6 +185,8 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
                 done.append(fut.result())
             except SemeqError as exc:
                 failed.append({"input": str(futures[fut]), "error": str(exc)})
+            except Exception as exc:  # one file's surprise must not stop the batch
+                failed.append({"input": str(futures[fut]), "error": f"internal error: {type(exc).__name__}: {exc}"})
     done.sort(key=lambda f: f["input"])
     if args.json:
         print(json.dumps({"files": done, "failed": failed}))
@@ -181,5 +195,6 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
             print_facts(facts)
         print(f"{len(done)} processed, {len(failed)} failed")
         for bad in failed:
-            print(f"  failed: {bad['error']}", file=sys.stderr)
+            message = bad["error"] if bad["input"] in bad["error"] else f"{bad['input']}: {bad['error']}"
+            print(f"  failed: {message}", file=sys.stderr)
     return 1 if failed else 0

@@ -48,22 +48,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..adaptive import SemanticEQ
+    from ..errors import ParameterError
+    from ..io import check_output_path
+    from .analyze import print_profile
     from .apply import print_facts, process_file
 
+    if not 0.0 <= args.intensity <= 1.0:
+        raise ParameterError(f"--intensity must be in [0, 1], got {args.intensity:g}")
+    engine = SemanticEQ()
+    word = engine.eq_model.entry(args.target).word  # an unknown word fails here, before any file is written
     out_dir = Path(args.out_dir)
+    source, output, plot = (out_dir / "demo_input.wav", out_dir / f"demo_{word.replace(' ', '-')}.wav",
+                            out_dir / f"demo_{word.replace(' ', '-')}.png")
+    if out_dir.exists():
+        for path in (source, output, plot):
+            check_output_path(path, force=args.force)
     out_dir.mkdir(parents=True, exist_ok=True)
     sample_rate = 44100
     audio = demo_signal(sample_rate)
-    source = save_audio(out_dir / "demo_input.wav", audio, sample_rate, subtype="int24", force=args.force)
-    from ..adaptive import SemanticEQ
-
-    from .analyze import print_profile
-
+    save_audio(source, audio, sample_rate, subtype="int24", force=args.force)
     print("the generated clip:")
-    print_profile(SemanticEQ().profile(audio, sample_rate, top_k=5))
-    word = args.target.lower().replace(" ", "-")
-    facts = process_file(str(source), str(out_dir / f"demo_{word}.wav"), str(out_dir), args.target, args.intensity,
-                         None, 0.0, False, True, args.force, None, plot=str(out_dir / f"demo_{word}.png"))
+    print_profile(engine.profile(audio, sample_rate, top_k=5))
+    facts = process_file(str(source), str(output), str(out_dir), word, args.intensity, None, 0.0, False, True,
+                         args.force, None, plot=str(plot))
     print_facts(facts)
     print(f"wrote {source}, {facts['output']} and {facts['plot']}")
     return 0
