@@ -42,7 +42,7 @@ import numpy as np
 
 from .dsp import apply_eq, check_audio, eq_response
 from .errors import ParameterError
-from .params import EQParams
+from .params import EQParams, check_unit as _check_unit
 
 if TYPE_CHECKING:
     from .audio_encoder import AudioEncoder
@@ -75,16 +75,6 @@ def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
     step = int(2.0 * sample_rate)
     if not any(has_usable_energy(audio[:, i : i + step], sample_rate) for i in range(0, audio.shape[1], step)):
         raise ParameterError("the audio is silent (no usable energy between 100 Hz and 10 kHz): nothing to analyse or equalise")
-
-
-def _check_unit(name: str, value: float) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ParameterError(f"{name} must be in [0, 1], got {value:g}")
-    return value
 
 
 def band_rms_db(curve_db: np.ndarray) -> float:

@@ -84,6 +84,17 @@ N_PARAMS = len(PARAMETERS)
 GAIN_INDICES = (0, 2, 5, 8, 11)
 """Positions of the five band gains in the 13-vector."""
 
+def check_unit(name: str, value: object) -> float:
+    """``value`` as a float in [0, 1] (an intensity, a blend weight); ParameterError naming ``name`` otherwise."""
+    try:
+        value = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise ParameterError(f"{name} must be in [0, 1], got {value:g}")
+    return value
+
+
 # Values read from float32 files sit a hair outside the declared ranges (0.71000004...).
 _RANGE_SLACK = 1e-6
 

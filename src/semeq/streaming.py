@@ -49,7 +49,7 @@ import numpy as np
 from .dsp import StreamingEQ
 from .dsp.biquad import _check_sample_rate, _design_params
 from .errors import ParameterError, SemeqError
-from .params import GAIN_INDICES, N_PARAMS, EQParams
+from .params import GAIN_INDICES, N_PARAMS, EQParams, check_unit as _check_unit
 
 __all__ = ["SemanticAnalyzer", "StreamingAdaptiveEQ", "StreamStats"]
 
@@ -578,13 +578,3 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
         raise ParameterError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
     return int(value)
-
-
-def _check_unit(name: str, value: object) -> float:
-    try:
-        value = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ParameterError(f"{name} must be in [0, 1], got {value:g}")
-    return value
