@@ -25,10 +25,12 @@ Semantic profile
     score rises: it is calibrated in that sense (tested).
 Auto-intensity
     With ``d`` the RMS distance in dB (100 Hz-10 kHz) between the recording's curve and the
-    target's, the suggested change is ``g(d) = M (1 - exp(-d / M))`` dB with ``M = 6 dB`` (about
+    target's, the change asked for is ``g(d) = M (1 - exp(-d / M))`` dB with ``M = 6 dB`` (about
     ``d`` when small, never above M), and ``intensity = g(d) / d`` (1 as d -> 0). It is smooth,
     has no jumps, and decreases monotonically with d: a recording far from the word is moved
-    part of the way, so the change stays within a comfortable few dB.
+    part of the way. The latent path is not straight in dB, so the change actually made differs
+    from g(d) (on the 12 development clips and five words: by 0.30 dB on average, 1.05 dB at most,
+    never above 5.7 dB); the suggestion reports the change actually made.
 """
 
 from __future__ import annotations
@@ -303,12 +305,16 @@ class SemanticEQ:
         """How far to go: continuous and monotone in the distance to the target."""
         z_target = self.target_latent(target, blend, alpha)
         z_audio = self.encode(audio, sample_rate) if z_audio is None else z_audio
-        d = band_rms_db(self.decode_curve(z_target) - self.decode_curve(z_audio))
+        curve_audio = self.decode_curve(z_audio)
+        d = band_rms_db(self.decode_curve(z_target) - curve_audio)
         intensity = self.intensity_for_distance(d)
+        # The change that intensity really gives (the latent path is not straight in dB).
+        change = band_rms_db(self.decode_curve(z_audio + intensity * (z_target - z_audio)) - curve_audio)
         name = target if blend is None else f"{target}+{blend}"
-        text = (f"the recording is {d:.1f} dB (RMS, 100 Hz-10 kHz) from '{name}'; intensity {intensity:.2f} moves it "
-                f"about {intensity * d:.1f} dB, keeping the change under {AUTO_INTENSITY_MAX_CHANGE_DB:g} dB")
-        return IntensitySuggestion(intensity=intensity, distance_db=d, change_db=intensity * d, explanation=text)
+        text = (f"the recording is {d:.1f} dB (RMS, 100 Hz-10 kHz) from '{name}'; intensity {intensity:.2f} "
+                f"(= g(d)/d, g(d) = {AUTO_INTENSITY_MAX_CHANGE_DB:g} dB (1 - exp(-d / {AUTO_INTENSITY_MAX_CHANGE_DB:g} dB))) "
+                f"changes it by {change:.1f} dB")
+        return IntensitySuggestion(intensity=intensity, distance_db=d, change_db=change, explanation=text)
 
     def adaptive_eq(self, audio: np.ndarray, sample_rate: float, target: str, intensity: float, *,
                     blend: str | None = None, alpha: float = 0.0, static: bool = False, fit: bool = True,

@@ -29,7 +29,8 @@ def balance_summary(audio: np.ndarray, sample_rate: float) -> dict[str, float]:
 
     balance = balance_db(audio, sample_rate)
     values = np.interp(np.log(SUMMARY_BANDS_HZ), np.log(GRID_FREQS_HZ), balance)
-    return {str(f): round(float(v), 2) for f, v in zip(SUMMARY_BANDS_HZ, values)}
+    # A band the file cannot hold (at or above Nyquist) has no balance.
+    return {str(f): (round(float(v), 2) if f < 0.5 * sample_rate else None) for f, v in zip(SUMMARY_BANDS_HZ, values)}
 
 
 def print_profile(profile) -> None:
@@ -59,5 +60,8 @@ def run(args: argparse.Namespace) -> int:
     print_profile(profile)
     print("balance against the reference (dB, long-term spectrum, loudness-normalised):")
     print("  " + "  ".join(f"{int(f) if int(f) < 1000 else str(int(f) // 1000) + 'k':>5}" for f in SUMMARY_BANDS_HZ))
-    print("  " + "  ".join(f"{v:+5.1f}" for v in summary.values()))
+    print("  " + "  ".join("  n/a" if v is None else f"{v:+5.1f}" for v in summary.values()))
+    if sample_rate < 22050:
+        print(f"  note: at {sample_rate} Hz nothing above {sample_rate // 2} Hz exists; the balance and the profile "
+              "read that as a missing top end")
     return 0
