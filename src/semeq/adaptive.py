@@ -30,7 +30,7 @@ Auto-intensity
     has no jumps, and decreases monotonically with d: a recording far from the word is moved
     part of the way. The latent path is not straight in dB, so the change actually made differs
     from g(d) (on the 12 development clips and five words: by 0.30 dB on average, 1.05 dB at most,
-    never above 5.7 dB); the suggestion reports the change actually made.
+    largest change 5.6 dB); the suggestion reports the change actually made.
 """
 
 from __future__ import annotations
