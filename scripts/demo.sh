@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q -e .
-exec .venv/bin/semeq demo "$@"
+exec .venv/bin/semeq demo --force "$@"   # the demo rewrites its own files in semeq-demo/
