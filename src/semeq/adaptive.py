@@ -76,7 +76,8 @@ def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
 
     step = int(2.0 * sample_rate)
     if not any(has_usable_energy(audio[:, i : i + step], sample_rate) for i in range(0, audio.shape[1], step)):
-        raise ParameterError("the audio is silent (no usable energy between 100 Hz and 10 kHz): nothing to analyse or equalise")
+        raise ParameterError("the audio is silent or too short: no usable energy between 100 Hz and 10 kHz "
+                             "(silence, DC, a lone click, or under about 0.1 s of sound): nothing to analyse or equalise")
 
 
 def band_rms_db(curve_db: np.ndarray) -> float:
