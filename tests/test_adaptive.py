@@ -1,5 +1,8 @@
 """The adaptive generator's contract, with the shipped models."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -304,3 +307,37 @@ def test_streaming_with_the_shipped_models_converges_to_the_offline_render(engin
     diff_db = 20 * np.log10(np.std(out[:, last] - offline[:, last]) / np.std(offline[:, last]))
     assert diff_db < -35.0, diff_db
     assert np.array_equal(out[:, : SAMPLE_RATE // 4], x[:, : SAMPLE_RATE // 4])  # before any analysis: the input
+
+
+def test_models_from_a_folder_and_a_mismatched_pair_is_refused(tmp_path, song, capsys):
+    import shutil
+
+    from semeq.errors import DataError
+
+    weights = Path(__file__).resolve().parents[1] / "src" / "semeq" / "weights"
+    for f in weights.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    assert _run(capsys, "apply", song, "--target", "warm", "--models", tmp_path, "-o", tmp_path / "o.wav")[0] == 0
+    # An encoder trained against another EQ model: refused, not silently wrong.
+    meta = json.loads((tmp_path / "audio_encoder.json").read_text())
+    meta["eq_model_sha256"] = "0" * 64
+    (tmp_path / "audio_encoder.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="another EQ model"):
+        SemanticEQ.from_dir(tmp_path)
+
+
+def test_a_damaged_encoder_checkpoint_is_a_clear_error(tmp_path):
+    import shutil
+
+    from semeq.audio_encoder import AudioEncoder
+    from semeq.errors import DataError
+
+    weights = Path(__file__).resolve().parents[1] / "src" / "semeq" / "weights"
+    shutil.copy(weights / "audio_encoder.json", tmp_path / "audio_encoder.json")
+    (tmp_path / "audio_encoder.safetensors").write_bytes((weights / "audio_encoder.safetensors").read_bytes()[:1000])
+    with pytest.raises(DataError):
+        AudioEncoder.load(tmp_path)
+    shutil.copy(weights / "audio_encoder.safetensors", tmp_path / "audio_encoder.safetensors")
+    (tmp_path / "audio_encoder.json").write_text('{"format": "semeq-audio-encoder"}')
+    with pytest.raises(DataError, match="damaged"):
+        AudioEncoder.load(tmp_path)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from .dsp import apply_eq, check_audio, eq_response
-from .errors import ParameterError
+from .errors import DataError, ParameterError
 from .params import EQParams, check_unit as _check_unit
 
 if TYPE_CHECKING:
@@ -183,6 +183,20 @@ class ApplyResult:
         return d
 
 
+def _check_pair(eq_model, audio_encoder) -> None:
+    """The encoder's latents mean something only with the EQ model it was trained against."""
+    import hashlib
+
+    expected = getattr(audio_encoder, "meta", {}).get("eq_model_sha256")
+    path = getattr(eq_model, "path", None)
+    if not expected or path is None or not Path(path).is_file():
+        return
+    actual = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if actual != expected:
+        raise DataError(f"the audio encoder was trained against another EQ model (SHA-256 {expected[:12]}..., "
+                        f"this one {actual[:12]}...): retrain it with 'semeq train audio --eq-model {path}'")
+
+
 class SemanticEQ:
     """Adaptive semantic EQ: the EQ model and the audio encoder joined.
 
@@ -212,6 +226,7 @@ class SemanticEQ:
             from .audio_encoder import AudioEncoder
 
             audio_encoder = AudioEncoder.load()
+        _check_pair(eq_model, audio_encoder)
         self.eq_model = eq_model
         self.audio_encoder = audio_encoder
         self._word_curves: dict[str, np.ndarray] | None = None

@@ -60,12 +60,14 @@ class AudioEncoder:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> AudioEncoder:
-        """Load weights: ``path`` is the ``.safetensors`` or ``.json`` file, or their common stem;
-        default the shipped ``weights/audio_encoder``."""
+        """Load weights: ``path`` is the ``.safetensors`` or ``.json`` file, their common stem, or a
+        folder holding ``audio_encoder.*``; default the shipped ``weights/audio_encoder``."""
         from .nn.audio_encoder import load_encoder_checkpoint
 
         stem = Path(path) if path is not None else DEFAULT_WEIGHTS
-        if stem.suffix in (".safetensors", ".json"):
+        if stem.is_dir():
+            stem = stem / "audio_encoder"
+        elif stem.suffix in (".safetensors", ".json"):
             stem = stem.with_suffix("")
         net, meta = load_encoder_checkpoint(stem)
         return cls(net, meta)

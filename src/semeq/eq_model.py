@@ -253,7 +253,9 @@ class EQModel:
 
     # ------------------------------------------------------------------ words
     def _lookup(self, word: str, language: str | None = None) -> int:
-        key = " ".join(str(word).split()).lower()
+        import unicodedata
+
+        key = " ".join(unicodedata.normalize("NFKC", str(word)).split()).lower()
         hits = self._index.get(key, [])
         if language is not None:
             hits = [i for i in hits if self._entries[i].language == language]

@@ -7,6 +7,7 @@ Adding a model takes a ``register_train_<name>(sub)`` function and one line in
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import sys
 
@@ -35,6 +36,9 @@ def register_train_eq(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: TrainConfig.epochs)")
     p.add_argument("--seed", type=int, default=0, help="seed of split, initialisation and batching (default 0)")
     p.add_argument("--latent-dim", type=int, default=None, help="latent size (default 32)")
+    p.add_argument("--word-scope", choices=("all", "train"), default="all",
+                   help="settings that form the word-fidelity groups: all (the shipped model; held-out settings "
+                        "enter as detached mean curves) or train (a leak-free model for held-out figures)")
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--force", action="store_true", help="overwrite existing model files in --out")
@@ -47,13 +51,20 @@ def run_train_eq(args: argparse.Namespace) -> int:
     from ..nn.eq_vae import VAEConfig
     from ..training.eq import TrainConfig, train_eq_model
 
-    kwargs = {"seed": args.seed}
+    if args.seed < 0:
+        raise ParameterError(f"--seed must be >= 0, got {args.seed}")
+    if args.latent_dim is not None and args.latent_dim < 1:
+        raise ParameterError(f"--latent-dim must be at least 1, got {args.latent_dim}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out} is a file, not a folder")
+    kwargs = {"seed": args.seed, "word_scope": args.word_scope}
     if args.epochs is not None:
         if args.epochs < 1:
             raise ParameterError(f"--epochs must be at least 1, got {args.epochs}")
         kwargs["epochs"] = args.epochs
     config = TrainConfig(**kwargs)
-    vae_config = VAEConfig(latent_dim=args.latent_dim) if args.latent_dim else VAEConfig()
+    vae_config = VAEConfig(latent_dim=args.latent_dim) if args.latent_dim is not None else VAEConfig()
     if args.audealize is None:
         audealize = default_audealize_path()
     elif args.audealize.lower() == "none":

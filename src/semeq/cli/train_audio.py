@@ -38,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "audio_encoder.safetensors").exists() and not args.force:
         raise ParameterError(f"{out / 'audio_encoder.safetensors'} exists; pass --force to overwrite it")
+    if args.seed < 0:
+        raise ParameterError(f"--seed must be >= 0, got {args.seed}")
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out} is a file, not a folder")
     overrides = {"seed": args.seed}
     if args.epochs is not None:
         if args.epochs < 1:

@@ -105,7 +105,7 @@ def read_audealize(path: str | Path | None = None) -> AudealizeData:
             values = np.asarray(rec["settings"], dtype=np.float64)
             num = int(rec["num"])
             agreement = float(rec["agreement"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise DataError(f"{path}: record {i} ({word!r}) has non-numeric settings, num or agreement") from None
         if values.shape != (AUDEALIZE_CENTRES_HZ.size,) or not np.all(np.isfinite(values)):
             raise DataError(f"{path}: record {i} ({word!r}) needs 40 finite settings, got shape {values.shape}")

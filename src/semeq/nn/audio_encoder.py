@@ -183,17 +183,21 @@ def load_encoder_checkpoint(stem) -> tuple[AudioEncoderNet, dict]:
 
     from ..errors import DataError
 
+    from safetensors import SafetensorError
+
     stem = Path(stem)
     try:
         meta = json.loads(stem.with_suffix(".json").read_text())
         state = load_file(str(stem.with_suffix(".safetensors")))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:
         raise DataError(f"cannot read audio-encoder weights {stem}.safetensors/.json: {exc}") from None
-    if meta.get("format") != "semeq-audio-encoder":
+    if not isinstance(meta, dict) or meta.get("format") != "semeq-audio-encoder":
         raise DataError(f"{stem}.json is not a semeq audio-encoder checkpoint")
-    net = AudioEncoderNet(EncoderConfig.from_dict(meta["encoder_config"]))
     try:
+        net = AudioEncoderNet(EncoderConfig.from_dict(meta["encoder_config"]))
         net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise DataError(f"{stem}.safetensors does not match its configuration: {exc}") from None
+        meta["reference"]["spectrum_db"], meta["neutral_latent"]  # noqa: B018 - both must be there
+    except (KeyError, TypeError, ValueError, RuntimeError, ParameterError) as exc:
+        raise DataError(f"{stem}: the audio-encoder checkpoint is damaged or does not match its configuration "
+                        f"({type(exc).__name__}: {exc})") from None
     return net.eval(), meta

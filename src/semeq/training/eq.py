@@ -352,6 +352,8 @@ def train_vae(data: PreparedData, config: TrainConfig, vae_config: VAEConfig, *,
     # reconstructed, and the decoder learns to map each vocabulary centroid to its mean curve.
     scope = np.ones(len(safe), dtype=bool) if config.word_scope == "all" else train
     vocab, group = _word_groups(words[scope], 2)
+    if not vocab or not _word_groups(words[train], 2)[0]:
+        raise DataError("no descriptor has two or more training settings after cleaning: nothing to learn words from")
     rows = np.flatnonzero(scope)[group >= 0]  # SAFE rows of the members
     group_t = torch.as_tensor(group[group >= 0])
     member_train = torch.as_tensor(train[rows])
