@@ -292,7 +292,8 @@ def analytic_eq(audio: np.ndarray, sample_rate: float, reference_db: np.ndarray 
     ``fit_eq(balance_db(audio), GRID_FREQS_HZ, weights=FIT_WEIGHTS)``: the EQ that turns the
     reference balance into the recording's, with its broadband level at the band mean (a
     balance cannot see level). The audio encoder estimates the same thing from audio but
-    places the level as SAFE settings do. Uses SciPy's least squares (no torch).
+    places the level as SAFE settings do. Uses :func:`semeq.fitting.fit_eq` (a torch
+    multi-start search, then SciPy's least squares), so it imports torch.
 
     Returns
     -------

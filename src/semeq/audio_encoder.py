@@ -11,8 +11,9 @@ Audio is resampled to 44.1 kHz and split into 2 s windows (non-overlapping, the 
 aligned to the end of the file; a file shorter than 2 s is one shorter window). Each window is
 level-normalised on its own and run through the CNN up to the time pooling; the pooled
 features of the windows are averaged, each weighted by its number of active frames (silent
-windows count zero), and the average goes through the projection once. This equals pooling
-over the whole file, so a long steady recording and any 2 s of it agree.
+windows count zero), and the average goes through the projection once. This approximates
+pooling over the whole file (each window is normalised on its own and the last one may
+overlap), so a long steady recording and any 2 s of it agree closely, not exactly.
 
 Neutral answer
 --------------

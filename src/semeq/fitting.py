@@ -1,6 +1,7 @@
 """Fit a SAFE 5-band EQ to any dB magnitude curve.
 
-:func:`fit_eq` fits one curve with SciPy's bounded least squares from a few starting points;
+:func:`fit_eq` fits one curve: a multi-start search with :func:`fit_eq_batch`, then SciPy's
+bounded least squares from the best start;
 :func:`fit_eq_batch` fits thousands at once with a batched Levenberg-Marquardt in torch (for
 training-target generation). Both work in the normalised [0, 1] parameter space, so every
 result lies inside the SAFE ranges, and both minimise the squared dB error at the given
@@ -239,7 +240,7 @@ def _lm(x: "torch.Tensor", target: "torch.Tensor", freqs: "torch.Tensor", sqrt_w
     lam = torch.full((n_rows, 1, 1), 1e-2, dtype=x.dtype)
     cost = residual(x, target).pow(2).sum(dim=1)
     for _ in range(n_steps):
-        # Central differences, one step away from the nearer bound: (2 * 13 * B, 13) rows at once.
+        # One-sided differences, stepping away from the nearer bound: (13 * B, 13) rows at once.
         step_sign = torch.where(x > 0.5, -1.0, 1.0).to(x.dtype)
         probes = x.unsqueeze(0) + h * step_sign.unsqueeze(0) * eye.unsqueeze(1)  # (13, B, 13)
         r0 = residual(x, target)
