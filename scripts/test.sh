@@ -3,7 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
+# These machines keep the CPU build of torch 2.13.0 in /opt/wheels: use it even where pip's
+# configuration does not point there (an unpinned or index torch is a multi-GB CUDA build).
+find_links=()
+[ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # torch==2.13.0 is pinned in pyproject: on these machines it is the local CPU build.
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q "${find_links[@]}" -e ".[test]"
 exec .venv/bin/python -m pytest "$@"
