@@ -19,9 +19,7 @@ Run: PYTHONPATH=src python benchmarks/bench_stream.py [--seconds 60] [--frame-si
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy.signal import sosfilt

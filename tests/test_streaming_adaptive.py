@@ -10,7 +10,7 @@ import types
 
 import numpy as np
 import pytest
-from scipy.signal import butter, sosfilt, sosfiltfilt
+from scipy.signal import butter, sosfiltfilt
 from tilt_analyzer import TiltAnalyzer
 
 from semeq import EQParams, apply_eq

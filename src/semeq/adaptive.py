@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -307,7 +307,7 @@ class SemanticEQ:
     def score(self, audio: np.ndarray, sample_rate: float, word: str) -> float:
         """The profile score of one word."""
         z = self.encode(audio, sample_rate)
-        return _profile_score(self.decode_curve(z), self.decode_curve(self.eq_model.embedding(word)))[1]
+        return _profile_score(self.decode_curve(z), self._curves()[self.eq_model.entry(word).word])[1]
 
     @staticmethod
     def intensity_for_distance(distance_db: float) -> float:
@@ -392,14 +392,13 @@ class SemanticEQ:
                                              suggestion=suggestion, notes=["intensity 0: the input is returned unchanged"])
         out = apply_eq(audio, sample_rate, list(eq.cascade))
         stats_eq = level_stats(out, sample_rate)
-        ceiling_gain_db = true_peak_ceiling_dbtp - stats_eq.true_peak_dbtp
         if loudness_match:
             gain_db = match_gain_db(stats_in, stats_eq, true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
             if gain_db < stats_in.loudness_lufs - stats_eq.loudness_lufs - 0.01:
                 notes.append(f"true-peak ceiling {true_peak_ceiling_dbtp:g} dBTP: the output is "
                              f"{stats_in.loudness_lufs - stats_eq.loudness_lufs - gain_db:.1f} dB below the input's loudness")
         else:  # keep the EQ's level, lowered only as far as the true-peak ceiling needs
-            gain_db = min(0.0, ceiling_gain_db)
+            gain_db = min(0.0, true_peak_ceiling_dbtp - stats_eq.true_peak_dbtp)
             if gain_db < 0.0:
                 notes.append(f"true peak {stats_eq.true_peak_dbtp:+.1f} dBTP: lowered by {-gain_db:.1f} dB to the "
                              f"{true_peak_ceiling_dbtp:g} dBTP ceiling")

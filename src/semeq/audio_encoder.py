@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import ANALYSIS_SAMPLE_RATE, MIN_ACTIVE_FRAMES, active_frames, prepare_audio
+from .analysis import MIN_ACTIVE_FRAMES, active_frames, prepare_audio
 
 __all__ = ["AudioEncoder", "DEFAULT_WEIGHTS"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dsp.biquad import _design_params, sos_response_db
+from .dsp.biquad import _design_params
 from .errors import ParameterError
 from .params import N_PARAMS, PARAMETERS, EQParams
 

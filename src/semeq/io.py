@@ -119,7 +119,7 @@ def check_output_path(output: str | os.PathLike, *, force: bool = False, inputs:
         src = Path(src)
         if src.exists() and (output.resolve() == src.resolve() or (output.exists() and os.path.samefile(output, src))):
             raise AudioFileError(f"{output}: the output would overwrite the input; choose another path")
-    if not output.parent.exists() if str(output.parent) else False:
+    if not output.parent.exists():
         raise AudioFileError(f"{output}: the output folder {output.parent} does not exist")
     if output.is_dir():
         raise AudioFileError(f"{output}: is a directory; give a file name")

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="PNG", help="draw the EQ curve with the input's and output's long-term spectra")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    p.add_argument("--no-loudness-match", action="store_true", help="keep the EQ's level change (still never clips)")
+    p.add_argument("--no-loudness-match", action="store_true", help="keep the EQ's level change (lowered only as far as the -1 dBTP ceiling needs)")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel workers for a folder")
     p.add_argument("--models", metavar="DIR", help="folder with trained eq_vae.* and audio_encoder.* (default: shipped)")
     p.set_defaults(func=run)
@@ -71,7 +71,7 @@ def _engine(models: str | None):
 
 def process_file(input_path: str, output: str | None, out_dir: str, target: str, intensity: float | None,
                  blend: str | None, alpha: float, static: bool, loudness_match: bool, force: bool,
-                 models: str | None, plot: str | None = None) -> dict:
+                 models: str | None, plot: str | None = None, engine=None) -> dict:
     """Process one file; returns the facts to print. Raises SemeqError on any user-caused problem.
 
     Every output path is checked before any work, and nothing is written until the audio is
@@ -85,7 +85,7 @@ def process_file(input_path: str, output: str | None, out_dir: str, target: str,
         if output is not None and Path(plot).resolve() == Path(output).resolve():
             raise ParameterError(f"{plot}: the plot and the audio output are the same file")
     audio, sample_rate, info = load_audio(input_path)
-    engine = _engine(models)
+    engine = engine if engine is not None else _engine(models)
     out, result = engine.apply(audio, sample_rate, target, intensity, blend=blend, alpha=alpha, static=static,
                                loudness_match=loudness_match)
     if output is None:

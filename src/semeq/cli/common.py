@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParameterError, SemeqError
+from ..errors import ParameterError
+from ..io import atomic_output, check_output_path
 from ..params import EQParams
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -43,19 +44,12 @@ def params_from_args(low_shelf: str | None, peaks: list[str] | None, high_shelf:
 def plot_curves(path: str | Path, freqs_hz: np.ndarray, curves: dict[str, np.ndarray], *, title: str,
                 ylabel: str = "gain (dB)", force: bool = False, spectra: dict[str, np.ndarray] | None = None) -> Path:
     """Draw response curves on a log-frequency axis to a PNG, written atomically."""
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if path.exists() and not force:
-        raise SemeqError(f"{path}: already exists (use --force to overwrite)")
-    if not path.parent.exists():
-        raise SemeqError(f"{path}: the folder {path.parent} does not exist")
+    path = check_output_path(path, force=force)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for label, curve in curves.items():
         ax.semilogx(freqs_hz, curve, label=label, linewidth=2)
@@ -76,15 +70,11 @@ def plot_curves(path: str | Path, freqs_hz: np.ndarray, curves: dict[str, np.nda
     else:
         ax.legend(loc="best")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     print("the generated clip:")
     print_profile(engine.profile(audio, sample_rate, top_k=5))
     facts = process_file(str(source), str(output), str(out_dir), word, args.intensity, None, 0.0, False, True,
-                         args.force, None, plot=str(plot))
+                         args.force, None, plot=str(plot), engine=engine)
     print_facts(facts)
     print(f"wrote {source}, {facts['output']} and {facts['plot']}")
     return 0

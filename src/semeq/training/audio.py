@@ -32,10 +32,8 @@ EQ's response (see :attr:`AudioTrainConfig.curve_weight`). The EQ model is froze
 
 from __future__ import annotations
 
-import json
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np

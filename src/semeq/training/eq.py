@@ -344,7 +344,6 @@ def train_vae(data: PreparedData, config: TrainConfig, vae_config: VAEConfig, *,
     label_ids = {key: i for i, key in enumerate(sorted(set(real_words)))}
     labels = torch.as_tensor([label_ids[k] for k in real_words])
     x_real = torch.as_tensor(_units(real_params), dtype=torch.float32)
-    resp_real = eq_response_db(torch.as_tensor(real_params, dtype=torch.float32), freqs, SAMPLE_RATE)
 
     # Word-centroid fidelity groups: words with 2+ settings. With word_scope="all" the groups
     # hold every split's settings, but held-out settings enter only through detached latent
