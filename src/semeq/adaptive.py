@@ -2,35 +2,36 @@
 
 Definitions (the contract every other part relies on)
 ----------------------------------------------------
-Latent space
-    The EQ model's 32-D space. ``decode(z)`` is an *absolute* EQ curve: the EQ that turns the
-    reference balance (:mod:`semeq.analysis`) into some balance. A word's embedding is the
-    balance that word describes: the reference with the word's typical EQ applied.
+What lives where
+    *Latent space* (the EQ model's 32-D space) holds the words: each word is an embedding,
+    blends are latent interpolations, and ``decode(z)`` is an *absolute* 5-band EQ curve, the
+    word's own EQ ``w(f)``. *dB on the analysis grid* holds everything about a recording: its
+    long-term balance against the music reference (:mod:`semeq.reference`), the corridor, the
+    gap to a word and the rules (:mod:`semeq.semantics`). The rules live in dB because their
+    guarantees are per frequency (sign, bound, nothing where the word is already present),
+    which no latent interpolation can promise; the words stay in latent space because that is
+    where the EQ model learned them, and where two words blend into a meaningful third.
 Where a recording stands
-    ``z_audio = AudioEncoder.encode(audio)``: the latent of the EQ that turns the reference
-    balance into the recording's balance.
-Adaptive EQ
-    ``z_final = z_audio + intensity * (z_target - z_audio)``; the EQ applied is the *change*
-    between the two absolute curves, realised exactly as the cascade
-    ``[decode(z_final), decode(z_audio).inverted()]`` (RBJ sections invert exactly when their
-    gains are negated). Intensity 0 is an exact bypass (the input is returned sample for
-    sample); an input already at the target gets (almost) no EQ; a dark and a bright input
-    get different EQs for the same word.
+    Its balance against the centre (per-band median) of a corpus of real music, read only over
+    the band it holds, with the corpus's spread (the corridor) beside it: :meth:`SemanticEQ.balance`.
+Modes
+    ``"toward"`` (default): the direction-safe change of :func:`semeq.semantics.toward_change_db`:
+    the sign of the word's own EQ in every band or zero, at most twice the word, nothing where
+    the recording already has the word. ``"match"``: the seed's rule, the whole balance moved
+    toward the word's absolute point (or a reference recording's balance) by the intensity, in
+    either direction. ``"static"``: the word's own EQ scaled by the intensity, whatever the input.
+    The designed change is realised as ONE 5-band SAFE-layout EQ (a least-squares fit over the
+    band the file holds, reported with its error); that setting is exactly what is applied and
+    printed. Intensity 0, or nothing needed, is an exact bypass: the input is returned sample
+    for sample.
 Semantic profile
-    For each word w, with the recording's curve ``c_a = curve(z_audio)`` and the word's curve
-    ``c_w = curve(embedding(w))`` on the analysis grid over 100 Hz-10 kHz:
-    ``s_w = <c_a, c_w> / (<c_w, c_w> + floor)``, the fraction of the word's EQ the recording
-    already carries (1: all of it), and ``score = 1 / (1 + exp(-4 (s_w - 0.5)))`` in (0, 1)
-    (0.5 at half of it). Adding a word's EQ to a recording raises ``s_w`` by about 1, so the
-    score rises: it is calibrated in that sense (tested).
+    For each word, where the recording stands along the word's direction (its level-free EQ curve
+    over the held part of 100 Hz-10 kHz) as a percentile of the music reference: "warmer than
+    92 % of the reference music". ``score = percentile / 100``.
 Auto-intensity
-    With ``d`` the RMS distance in dB (100 Hz-10 kHz) between the recording's curve and the
-    target's, the change asked for is ``g(d) = M (1 - exp(-d / M))`` dB with ``M = 6 dB`` (about
-    ``d`` when small, never above M), and ``intensity = g(d) / d`` (1 as d -> 0). It is smooth,
-    has no jumps, and decreases monotonically with d: a recording far from the word is moved
-    part of the way. The latent path is not straight in dB, so the change actually made differs
-    from g(d) (on the 12 development clips and five words: by 0.30 dB on average, 1.05 dB at most,
-    largest change 5.6 dB); the suggestion reports the change actually made.
+    ``tanh(u)`` with ``u`` the need of :func:`semeq.semantics.need` (toward and the default);
+    for ``"match"``, ``g(d) / d`` with ``d`` the RMS distance to the target and
+    ``g(d) = M (1 - exp(-d / M))``, ``M = 6 dB``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -50,21 +51,23 @@ if TYPE_CHECKING:
     from .audio_encoder import AudioEncoder
     from .eq_model import EQModel
     from .fitting import FitResult
+    from .reference import Balance, Measurement, MusicReference
 
 __all__ = ["SemanticEQ", "AdaptiveEQ", "ProfileEntry", "Profile", "IntensitySuggestion", "ApplyResult",
-           "PROFILE_BAND_HZ", "AUTO_INTENSITY_MAX_CHANGE_DB"]
+           "PROFILE_BAND_HZ", "AUTO_INTENSITY_MAX_CHANGE_DB", "MODES", "Mode"]
 
+Mode = Literal["toward", "match", "static"]
+MODES: tuple[str, ...] = ("toward", "match", "static")
 PROFILE_BAND_HZ = (100.0, 10000.0)
-"""Band over which curves are compared (profile scores, distances, change sizes)."""
+"""Band over which curves are compared (profile directions, distances, change sizes)."""
 PROFILE_MIN_CONFIDENCE = 0.5
 """Words below this vocabulary confidence are left out of the profile unless asked for."""
 AUTO_INTENSITY_MAX_CHANGE_DB = 6.0
-"""M in the auto-intensity rule: the RMS change (dB) the suggestion saturates at."""
-_PROFILE_FLOOR_DB2 = 1.0  # 1 dB^2: words with a near-flat curve do not divide by ~0
-_PROFILE_SLOPE = 4.0
+"""M in match mode's auto-intensity rule: the RMS change (dB) the suggestion saturates at."""
 CURVE_FREQS_HZ: np.ndarray = np.geomspace(20.0, 20000.0, 256)
 """Grid on which curves are reported and plotted (256 log-spaced points, 20 Hz-20 kHz)."""
 _BAND = (CURVE_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (CURVE_FREQS_HZ <= PROFILE_BAND_HZ[1])
+_FIT_EDGE = 0.45  # fit points stay below 0.45 x sample rate (the biquad design clamps there too)
 
 
 def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
@@ -85,18 +88,23 @@ def band_rms_db(curve_db: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.asarray(curve_db)[..., _BAND] ** 2)))
 
 
-def _profile_score(curve_audio_db: np.ndarray, curve_word_db: np.ndarray) -> tuple[float, float]:
-    """(fraction of the word's curve the recording carries, its logistic score in (0, 1))."""
-    a, w = curve_audio_db[_BAND], curve_word_db[_BAND]
-    fraction = float(a @ w) / (float(w @ w) + _PROFILE_FLOOR_DB2 * a.size)
-    return fraction, 1.0 / (1.0 + math.exp(-_PROFILE_SLOPE * (fraction - 0.5)))
+def _check_mode(mode: str, static: bool) -> str:
+    if static:
+        if mode not in ("toward", "static"):
+            raise ParameterError(f"static=True contradicts mode={mode!r}; use mode='static'")
+        return "static"
+    if mode not in MODES:
+        raise ParameterError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
 
 
 @dataclass(frozen=True, kw_only=True)
 class ProfileEntry:
     word: str
     score: float
-    fraction: float
+    """percentile / 100."""
+    percentile: float
+    """Share (0-100 %) of the reference music lying less far along the word's direction."""
     confidence: float
     low_confidence: bool
     language: str
@@ -104,46 +112,58 @@ class ProfileEntry:
 
 @dataclass(frozen=True, kw_only=True)
 class Profile:
-    """The semantic profile of a recording: words ranked by how much of them it already has."""
+    """The semantic profile of a recording: words ranked by where it stands along each of them."""
 
     entries: list[ProfileEntry]
-    z_audio: np.ndarray
-    curve_db: np.ndarray
-    """The recording's balance as an EQ curve on CURVE_FREQS_HZ (its decoded latent)."""
+    balance: "Balance"
 
     def to_dict(self) -> dict:
-        return {"profile": [vars(e) | {"score": round(e.score, 4), "fraction": round(e.fraction, 4),
+        return {"profile": [vars(e) | {"score": round(e.score, 4), "percentile": round(e.percentile, 1),
                                        "confidence": round(e.confidence, 3)} for e in self.entries],
-                "balance_curve_db": {"freqs_hz": CURVE_FREQS_HZ[::16].round(1).tolist(),
-                                     "gain_db": self.curve_db[::16].round(2).tolist()}}
+                "balance": self.balance.to_dict()}
 
 
 @dataclass(frozen=True, kw_only=True)
 class IntensitySuggestion:
     intensity: float
-    distance_db: float
+    need: float
+    """toward: u of :func:`semeq.semantics.need`; match: the RMS distance to the target (dB)."""
     change_db: float
+    """RMS (100 Hz-10 kHz) of the designed change at the suggested intensity."""
     explanation: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class AdaptiveEQ:
-    """The EQ chosen for one recording: exact cascade, curves, and a typeable 5-band fit."""
+    """The EQ chosen for one recording: the one 5-band setting applied, and how it was designed."""
 
     target: str
     intensity: float
-    static: bool
+    mode: str
     cascade: tuple[EQParams, ...]
-    """Applied in order; empty for the exact bypass."""
+    """Applied in order; one EQParams (the 5-band setting shown) or empty for the exact bypass."""
     curve_db: np.ndarray
-    """Net applied change on CURVE_FREQS_HZ."""
+    """Response of the applied EQ on CURVE_FREQS_HZ (held at its last value above Nyquist)."""
     fit: "FitResult | None"
-    """A single 5-band EQ approximating the net change (within SAFE ranges), with its error."""
-    z_audio: np.ndarray | None = None
+    """The 5-band setting and its error against the designed change over the held band."""
+    designed_db: np.ndarray | None = None
+    """The designed change on semeq.analysis.GRID_FREQS_HZ (toward / match), before the fit."""
+    word_db: np.ndarray | None = None
+    """The word's own EQ curve on the analysis grid (level-free over the held band)."""
+    balance: "Balance | None" = None
     z_target: np.ndarray | None = None
-    z_final: np.ndarray | None = None
     blend: str | None = None
     alpha: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def static(self) -> bool:
+        return self.mode == "static"
+
+    @property
+    def params(self) -> EQParams | None:
+        """The applied 5-band setting (None for the bypass)."""
+        return self.cascade[0] if self.cascade else None
 
     @property
     def is_bypass(self) -> bool:
@@ -151,14 +171,20 @@ class AdaptiveEQ:
 
     @property
     def change_rms_db(self) -> float:
-        """Size of the applied change: RMS of the net curve over 100 Hz-10 kHz, in dB."""
+        """Size of the applied change: RMS of its curve over 100 Hz-10 kHz, in dB."""
         return band_rms_db(self.curve_db)
 
     def to_dict(self) -> dict:
+        from .analysis import GRID_FREQS_HZ
+
         d = {"target": self.target, "blend": self.blend, "alpha": self.alpha, "intensity": round(self.intensity, 4),
-             "mode": "static" if self.static else "adaptive", "change_rms_db": round(self.change_rms_db, 3),
+             "mode": self.mode, "change_rms_db": round(self.change_rms_db, 3),
              "net_curve_db": {"freqs_hz": CURVE_FREQS_HZ[::16].round(1).tolist(), "gain_db": self.curve_db[::16].round(2).tolist()},
-             "cascade": [p.to_dict() for p in self.cascade]}
+             "cascade": [p.to_dict() for p in self.cascade], "notes": list(self.notes)}
+        if self.designed_db is not None:
+            d["designed_change_db"] = {"freqs_hz": GRID_FREQS_HZ.round(1).tolist(), "gain_db": np.round(self.designed_db, 2).tolist()}
+        if self.balance is not None:
+            d["cutoff_hz"] = round(self.balance.cutoff_hz, 1)
         if self.fit is not None:
             d["fit_5band"] = self.fit.params.to_dict() | {"rms_error_db": round(self.fit.rms_error_db, 3),
                                                           "max_error_db": round(self.fit.max_error_db, 3)}
@@ -198,14 +224,16 @@ def _check_pair(eq_model, audio_encoder) -> None:
 
 
 class SemanticEQ:
-    """Adaptive semantic EQ: the EQ model and the audio encoder joined.
+    """Adaptive semantic EQ: the EQ model's words, read against a music reference.
 
     Parameters
     ----------
     eq_model : EQModel, optional
         Defaults to the shipped weights.
     audio_encoder : AudioEncoder, optional
-        Defaults to the shipped weights.
+        Defaults to the shipped weights (loaded on first use: the default modes do not need it).
+    reference : MusicReference, optional
+        Defaults to the shipped ``weights/music_reference.json``.
 
     Examples
     --------
@@ -217,32 +245,49 @@ class SemanticEQ:
     True
     """
 
-    def __init__(self, eq_model: "EQModel | None" = None, audio_encoder: "AudioEncoder | None" = None):
+    def __init__(self, eq_model: "EQModel | None" = None, audio_encoder: "AudioEncoder | None" = None, *,
+                 reference: "MusicReference | None" = None):
         if eq_model is None:
             from .eq_model import EQModel
 
             eq_model = EQModel.load()
-        if audio_encoder is None:
+        if reference is None:
+            from .reference import MusicReference
+
+            reference = MusicReference.load()
+        if audio_encoder is not None:
+            _check_pair(eq_model, audio_encoder)
+        self.eq_model = eq_model
+        self.reference = reference
+        self._audio_encoder = audio_encoder
+        self._word_curves: dict[str, np.ndarray] | None = None
+
+    @property
+    def audio_encoder(self) -> "AudioEncoder":
+        """The trained audio encoder (loaded on first use)."""
+        if self._audio_encoder is None:
             from .audio_encoder import AudioEncoder
 
-            audio_encoder = AudioEncoder.load()
-        _check_pair(eq_model, audio_encoder)
-        self.eq_model = eq_model
-        self.audio_encoder = audio_encoder
-        self._word_curves: dict[str, np.ndarray] | None = None
+            encoder = AudioEncoder.load()
+            _check_pair(self.eq_model, encoder)
+            self._audio_encoder = encoder
+        return self._audio_encoder
 
     @classmethod
     def from_dir(cls, path: str | Path) -> "SemanticEQ":
-        """Load trained models from a folder holding eq_vae.* and audio_encoder.* files."""
+        """Load trained models from a folder holding eq_vae.* and audio_encoder.* files (and, if
+        present, music_reference.json; else the shipped reference)."""
         from .audio_encoder import AudioEncoder
         from .eq_model import EQModel
+        from .reference import MusicReference
 
         path = Path(path)
-        return cls(EQModel.load(path), AudioEncoder.load(path))
+        reference = MusicReference.load(path / "music_reference.json") if (path / "music_reference.json").is_file() else None
+        return cls(EQModel.load(path), AudioEncoder.load(path), reference=reference)
 
-    # -- the latent space -------------------------------------------------------------------
+    # -- the latent space (words) ---------------------------------------------------------------
     def encode(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
-        """Where a recording stands: its latent (32,)."""
+        """The audio encoder's latent of a recording (32,)."""
         return np.asarray(self.audio_encoder.encode(audio, sample_rate), dtype=np.float64)
 
     def target_latent(self, target: str, blend: str | None = None, alpha: float = 0.0) -> np.ndarray:
@@ -260,111 +305,251 @@ class SemanticEQ:
         return eq_response(self.eq_model.decode(z), CURVE_FREQS_HZ)
 
     def cascade_for(self, z_audio: np.ndarray, z_target: np.ndarray, intensity: float) -> tuple[EQParams, EQParams]:
-        """``(decode(z_final), decode(z_audio).inverted())`` for ``z_final`` between the two."""
+        """``(decode(z_final), decode(z_audio).inverted())`` for ``z_final`` between the two (latent path)."""
         intensity = _check_unit("intensity", intensity)
         z_final = z_audio + intensity * (z_target - z_audio)
         return self.eq_model.decode(z_final), self.eq_model.decode(z_audio).inverted()
 
-    # -- the three questions ----------------------------------------------------------------
-    def _curves(self) -> dict[str, np.ndarray]:
+    def word_curve_db(self, target: str, blend: str | None = None, alpha: float = 0.0) -> np.ndarray:
+        """The word's own EQ curve ``w(f)`` on the analysis grid (dB, 44.1 kHz design)."""
+        from .analysis import GRID_FREQS_HZ
+
+        return eq_response(self.eq_model.decode(self.target_latent(target, blend, alpha)), GRID_FREQS_HZ)
+
+    def _grid_curves(self) -> dict[str, np.ndarray]:
+        """Every word's own EQ curve on the analysis grid (cached)."""
         if self._word_curves is None:
-            words = [entry.word for entry in self.eq_model.vocabulary]
-            z = np.stack([self.eq_model.embedding(w) for w in words])
-            params = self.eq_model.decode_batch(z)  # (n_words, 13)
+            from .analysis import GRID_FREQS_HZ
             from .fitting import response_db_batch
 
-            curves = response_db_batch(params, CURVE_FREQS_HZ)
+            words = [entry.word for entry in self.eq_model.vocabulary]
+            z = np.stack([self.eq_model.embedding(w) for w in words])
+            curves = response_db_batch(self.eq_model.decode_batch(z), GRID_FREQS_HZ)  # (n_words, 60)
             self._word_curves = dict(zip(words, curves))
         return self._word_curves
 
+    # -- where a recording stands (dB) ------------------------------------------------------------
+    def measure(self, audio: np.ndarray, sample_rate: float) -> "Measurement":
+        """Long-term spectrum and held band; ParameterError for audio without usable energy."""
+        from .reference import measure
+
+        audio = check_audio(audio)
+        _require_energy(audio, sample_rate)
+        m = measure(audio, sample_rate)
+        if m is None:
+            raise ParameterError("the audio is silent or too short: no usable energy between 100 Hz and 10 kHz")
+        return m
+
+    def balance(self, audio: np.ndarray, sample_rate: float) -> "Balance":
+        """The recording's balance against the music reference's centre, with the corridor."""
+        return self.reference.balance(self.measure(audio, sample_rate))
+
+    def _profile_band(self, balance: "Balance") -> np.ndarray:
+        from .analysis import GRID_FREQS_HZ
+
+        return balance.held & (GRID_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (GRID_FREQS_HZ <= PROFILE_BAND_HZ[1])
+
     def profile(self, audio: np.ndarray, sample_rate: float, top_k: int = 10, *,
                 min_confidence: float = PROFILE_MIN_CONFIDENCE) -> Profile:
-        """Rank the vocabulary by how much of each word the recording already has.
+        """Rank the vocabulary by where the recording stands along each word, as music percentiles.
 
         Only words with at least ``min_confidence`` are ranked (by default the 19 well-supported
         words; 0 ranks all 638, most of them from two or three Audealize contributors).
         """
-        if int(top_k) != top_k or top_k < 1:
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ParameterError(f"top_k must be a positive integer, got {top_k!r}")
         min_confidence = _check_unit("min_confidence", min_confidence)
-        audio = check_audio(audio)
-        _require_energy(audio, sample_rate)
-        z = self.encode(audio, sample_rate)
-        c_a = self.decode_curve(z)
-        entries = []
+        m = self.measure(audio, sample_rate)
+        balance = self.reference.balance(m)
+        band = self._profile_band(balance)
         meta = {e.word: e for e in self.eq_model.vocabulary}
-        for word, c_w in self._curves().items():
-            e = meta[word]
-            if e.confidence < min_confidence:
-                continue
-            frac, score = _profile_score(c_a, c_w)
-            entries.append(ProfileEntry(word=word, score=score, fraction=frac, confidence=float(e.confidence),
-                                        low_confidence=bool(e.low_confidence), language=e.language))
-        entries.sort(key=lambda e: -e.score)
-        chosen = entries[: int(top_k)]
-        return Profile(entries=chosen, z_audio=z, curve_db=c_a)
+        words = [w for w in self._grid_curves() if meta[w].confidence >= min_confidence]
+        directions = np.stack([self._grid_curves()[w] for w in words])
+        pct = self.reference.percentiles(m.spectrum_db, directions, band)
+        entries = [ProfileEntry(word=w, score=float(p) / 100.0, percentile=float(p), confidence=float(meta[w].confidence),
+                                low_confidence=bool(meta[w].low_confidence), language=meta[w].language)
+                   for w, p in zip(words, pct)]
+        entries.sort(key=lambda e: (-e.percentile, e.word))
+        return Profile(entries=entries[: int(top_k)], balance=balance)
 
     def score(self, audio: np.ndarray, sample_rate: float, word: str) -> float:
-        """The profile score of one word."""
-        z = self.encode(audio, sample_rate)
-        return _profile_score(self.decode_curve(z), self._curves()[self.eq_model.entry(word).word])[1]
+        """Where the recording stands along one word: its music percentile / 100, in [0, 1]."""
+        m = self.measure(audio, sample_rate)
+        band = self._profile_band(self.reference.balance(m))
+        curve = self._grid_curves()[self.eq_model.entry(word).word]
+        return float(self.reference.percentiles(m.spectrum_db, curve[None], band)[0]) / 100.0
 
+    # -- the rules -------------------------------------------------------------------------------
     @staticmethod
     def intensity_for_distance(distance_db: float) -> float:
-        """The auto-intensity rule ``g(d) / d`` with ``g(d) = M (1 - exp(-d / M))``."""
+        """Match mode's auto-intensity ``g(d) / d`` with ``g(d) = M (1 - exp(-d / M))``."""
         m = AUTO_INTENSITY_MAX_CHANGE_DB
         d = max(float(distance_db), 0.0)
         return 1.0 if d < 1e-9 else float(m * -math.expm1(-d / m) / d)
 
-    def suggest_intensity(self, audio: np.ndarray, sample_rate: float, target: str, blend: str | None = None,
-                          alpha: float = 0.0, *, z_audio: np.ndarray | None = None) -> IntensitySuggestion:
-        """How far to go: continuous and monotone in the distance to the target."""
-        z_target = self.target_latent(target, blend, alpha)
-        z_audio = self.encode(audio, sample_rate) if z_audio is None else z_audio
-        curve_audio = self.decode_curve(z_audio)
-        d = band_rms_db(self.decode_curve(z_target) - curve_audio)
-        intensity = self.intensity_for_distance(d)
-        # The change that intensity really gives (the latent path is not straight in dB).
-        change = band_rms_db(self.decode_curve(z_audio + intensity * (z_target - z_audio)) - curve_audio)
-        name = target if blend is None else f"{target}+{blend}"
-        text = (f"the recording is {d:.1f} dB (RMS, 100 Hz-10 kHz) from '{name}'; intensity {intensity:.2f} "
-                f"(= g(d)/d, g(d) = {AUTO_INTENSITY_MAX_CHANGE_DB:g} dB (1 - exp(-d / {AUTO_INTENSITY_MAX_CHANGE_DB:g} dB))) "
-                f"changes it by {change:.1f} dB")
-        return IntensitySuggestion(intensity=intensity, distance_db=d, change_db=change, explanation=text)
+    def _target_curve(self, balance: "Balance", target: str, blend: str | None, alpha: float,
+                      reference_audio: tuple[np.ndarray, float] | None) -> np.ndarray:
+        """match's target: the word's curve, or a reference recording's balance on the common band."""
+        if reference_audio is None:
+            return self.word_curve_db(target, blend, alpha)
+        ref_balance = self.balance(*reference_audio)
+        return np.where(ref_balance.held, np.nan_to_num(ref_balance.balance_db), 0.0)
 
-    def adaptive_eq(self, audio: np.ndarray, sample_rate: float, target: str, intensity: float, *,
-                    blend: str | None = None, alpha: float = 0.0, static: bool = False, fit: bool = True,
-                    z_audio: np.ndarray | None = None) -> AdaptiveEQ:
-        """The EQ for this recording (adaptive), or the word's own EQ scaled by intensity (static)."""
+    def designed_change_db(self, balance: "Balance", target: str, intensity: float, *, mode: str = "toward",
+                           blend: str | None = None, alpha: float = 0.0,
+                           reference_audio: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+        """The change (dB on the analysis grid, 0 outside the held band) a mode asks for."""
+        from . import semantics
+
+        held = balance.held
+        if mode == "toward":
+            return semantics.toward_change_db(balance.balance_db, self.word_curve_db(target, blend, alpha), held, intensity)
+        if mode == "match":
+            if reference_audio is not None:
+                ref = self.balance(*reference_audio)
+                held = held & ref.held
+                t = np.where(held, np.nan_to_num(ref.balance_db), 0.0)
+            else:
+                t = self.word_curve_db(target, blend, alpha)
+            return semantics.match_change_db(balance.balance_db, t, held, intensity)
+        raise ParameterError(f"mode {mode!r} has no designed change")
+
+    def suggest_intensity(self, audio: np.ndarray, sample_rate: float, target: str, blend: str | None = None,
+                          alpha: float = 0.0, *, mode: str = "toward", balance: "Balance | None" = None,
+                          reference_audio: tuple[np.ndarray, float] | None = None) -> IntensitySuggestion:
+        """How far to go, from how much the recording needs the word (continuous, monotone, 0 if nothing)."""
+        from . import semantics
+
+        mode = _check_mode(mode, False)
+        if mode == "static":
+            raise ParameterError("auto-intensity needs a mode that reads the recording (toward or match), not static")
+        balance = self.balance(audio, sample_rate) if balance is None else balance
+        name = target if blend is None else f"{target}+{blend}"
+        if mode == "toward":
+            u = semantics.need(balance.balance_db, self.word_curve_db(target, blend, alpha), balance.held)
+            intensity = semantics.intensity_for_need(u)
+            change = self._band_rms(self.designed_change_db(balance, target, intensity, blend=blend, alpha=alpha))
+            text = (f"the recording needs {u:.2f} of '{name}' (0: it already has it, 1: typical music, up to 2: far "
+                    f"from it); intensity tanh({u:.2f}) = {intensity:.2f} changes it by {change:.1f} dB RMS")
+            return IntensitySuggestion(intensity=intensity, need=u, change_db=change, explanation=text)
+        d = self._band_rms(self.designed_change_db(balance, target, 1.0, mode="match", blend=blend, alpha=alpha,
+                                                   reference_audio=reference_audio))
+        intensity = self.intensity_for_distance(d)
+        text = (f"the recording is {d:.1f} dB (RMS, 100 Hz-10 kHz) from '{name if reference_audio is None else 'the reference'}'; "
+                f"intensity {intensity:.2f} (= g(d)/d, g(d) = {AUTO_INTENSITY_MAX_CHANGE_DB:g} dB (1 - exp(-d / "
+                f"{AUTO_INTENSITY_MAX_CHANGE_DB:g} dB))) changes it by {intensity * d:.1f} dB")
+        return IntensitySuggestion(intensity=intensity, need=d, change_db=intensity * d, explanation=text)
+
+    @staticmethod
+    def _band_rms(grid_curve_db: np.ndarray) -> float:
+        from .analysis import GRID_FREQS_HZ
+
+        band = (GRID_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (GRID_FREQS_HZ <= PROFILE_BAND_HZ[1])
+        return float(np.sqrt(np.mean(np.asarray(grid_curve_db)[band] ** 2)))
+
+    def realise(self, designed_db: np.ndarray, balance: "Balance", sample_rate: float) -> "FitResult":
+        """Fit one 5-band SAFE EQ to a designed change; its error is measured over the held band.
+
+        Above the held band the target is brought to 0 dB over a third of an octave and held
+        there (:func:`semeq.semantics.taper_above`), so the EQ does not boost where the
+        recording holds nothing.
+        """
+        from .analysis import GRID_FREQS_HZ
+        from .fitting import FitResult, eq_response_single, fit_eq
+        from .semantics import taper_above
+
+        held = balance.held
+        points = GRID_FREQS_HZ < _FIT_EDGE * float(sample_rate)
+        target = taper_above(designed_db, held)[points]
+        freqs = GRID_FREQS_HZ[points]
+        fitted = fit_eq(target, freqs, sample_rate=float(sample_rate))
+        err = (eq_response_single(fitted.params, freqs, float(sample_rate)) - target)[held[points]]
+        return FitResult(params=fitted.params, rms_error_db=float(np.sqrt(np.mean(err**2))),
+                         mae_db=float(np.mean(np.abs(err))), max_error_db=float(np.max(np.abs(err))))
+
+    def design_from_measurement(self, measurement: "Measurement", sample_rate: float, target: str, intensity: float, *,
+                                mode: str = "toward", blend: str | None = None, alpha: float = 0.0,
+                                reference_audio: tuple[np.ndarray, float] | None = None, fit: bool = True) -> AdaptiveEQ:
+        """The EQ for a measured recording (the file path and the streaming engine call this)."""
+        from . import semantics
+
         intensity = _check_unit("intensity", intensity)
         z_target = self.target_latent(target, blend, alpha)
-        if static:
-            cascade: tuple[EQParams, ...] = (self.eq_model.decode(z_target).scaled(intensity),) if intensity > 0 else ()
-            z_audio = z_final = None
+        word = self.eq_model.entry(target).word
+        balance = self.reference.balance(measurement)
+        notes: list[str] = []
+        designed = None
+        cascade: tuple[EQParams, ...] = ()
+        fitted = None
+        if mode == "static":
+            if intensity > 0:
+                from .fitting import FitResult
+
+                p = self.eq_model.decode(z_target).scaled(intensity)
+                cascade = (p,)
+                fitted = FitResult(params=p, rms_error_db=0.0, mae_db=0.0, max_error_db=0.0)
         else:
-            audio = check_audio(audio)
-            z_audio = self.encode(audio, sample_rate) if z_audio is None else z_audio
-            z_final = z_audio + intensity * (z_target - z_audio)
-            cascade = self.cascade_for(z_audio, z_target, intensity) if intensity > 0 else ()
-        # The response as designed at the recording's rate (frequencies clamp below Nyquist there);
-        # above Nyquist, where the recording holds nothing, the curve is held at its last value.
+            designed = self.designed_change_db(balance, target, intensity, mode=mode, blend=blend, alpha=alpha,
+                                               reference_audio=reference_audio)
+            if intensity == 0.0:
+                pass
+            elif float(np.max(np.abs(designed))) < semantics.NOTHING_NEEDED_DB:
+                what = f"'{word}'" if reference_audio is None else "the reference's balance"
+                notes.append(f"the recording already has {what} in every band it holds: nothing to do, "
+                             "the input is returned unchanged" if mode == "toward" else
+                             f"the recording already matches {what}: the input is returned unchanged")
+            elif fit:
+                fitted = self.realise(designed, balance, sample_rate)
+                cascade = (fitted.params,)
+        if intensity == 0.0:
+            notes.append("intensity 0: the input is returned unchanged")
         below = CURVE_FREQS_HZ < 0.5 * float(sample_rate)
         curve = np.zeros_like(CURVE_FREQS_HZ)
         if cascade:
             curve[below] = eq_response(list(cascade), CURVE_FREQS_HZ[below], sample_rate)
             curve[~below] = curve[below][-1]
-        fitted = None
-        if fit:
-            from .fitting import fit_eq
+        word_db = None if mode == "static" else np.where(balance.held, self.word_curve_db(target, blend, alpha), np.nan)
+        return AdaptiveEQ(target=word, intensity=intensity, mode=mode, cascade=cascade, curve_db=curve, fit=fitted,
+                          designed_db=designed, word_db=word_db, balance=balance, z_target=z_target, blend=blend,
+                          alpha=alpha, notes=tuple(notes))
 
-            fitted = fit_eq(curve[below], CURVE_FREQS_HZ[below], sample_rate=float(sample_rate))
-        return AdaptiveEQ(target=target, intensity=intensity, static=static, cascade=cascade, curve_db=curve, fit=fitted,
-                          z_audio=z_audio, z_target=z_target, z_final=z_final, blend=blend, alpha=alpha)
+    def adaptive_eq(self, audio: np.ndarray, sample_rate: float, target: str, intensity: float, *,
+                    mode: str = "toward", blend: str | None = None, alpha: float = 0.0, static: bool = False,
+                    reference_audio: tuple[np.ndarray, float] | None = None, fit: bool = True) -> AdaptiveEQ:
+        """The EQ for this recording.
+
+        Parameters
+        ----------
+        audio : ndarray [shape=(channels, samples)]
+        sample_rate : float
+        target : str
+            A word of the vocabulary.
+        intensity : float in [0, 1]
+        mode : {"toward", "match", "static"}
+            See the module docstring. ``static=True`` is the same as ``mode="static"``.
+        blend, alpha : str, float in [0, 1]
+            Blend the target with a second word (latent interpolation).
+        reference_audio : (ndarray, float), optional
+            ``(audio, sample_rate)`` of a reference recording: ``match`` moves toward its balance.
+        fit : bool
+            Realise the change as a 5-band EQ (False: design only, an empty cascade).
+        """
+        mode = _check_mode(mode, static)
+        intensity = _check_unit("intensity", intensity)
+        if reference_audio is not None and mode != "match":
+            raise ParameterError("a reference recording needs mode='match'")
+        self.target_latent(target, blend, alpha)  # bad words fail before any analysis
+        measurement = self.measure(audio, sample_rate)
+        return self.design_from_measurement(measurement, sample_rate, target, intensity, mode=mode, blend=blend,
+                                            alpha=alpha, reference_audio=reference_audio, fit=fit)
 
     def apply(self, audio: np.ndarray, sample_rate: float, target: str, intensity: float | None = None, *,
-              blend: str | None = None, alpha: float = 0.0, static: bool = False, loudness_match: bool = True,
+              mode: str = "toward", blend: str | None = None, alpha: float = 0.0, static: bool = False,
+              reference_audio: tuple[np.ndarray, float] | None = None, loudness_match: bool = True,
               true_peak_ceiling_dbtp: float = -1.0) -> tuple[np.ndarray, ApplyResult]:
         """Process a recording. ``intensity=None`` chooses it with :meth:`suggest_intensity`.
+
+        ``mode``, ``blend``, ``alpha``, ``static`` and ``reference_audio`` are those of :meth:`adaptive_eq`.
 
         Returns
         -------
@@ -376,20 +561,19 @@ class SemanticEQ:
 
         audio = check_audio(audio)
         _require_energy(audio, sample_rate)
+        mode = _check_mode(mode, static)
         suggestion = None
-        z_audio = None
         if intensity is None:
-            if static:
-                raise ParameterError("auto-intensity needs the adaptive mode (it measures the recording)")
-            z_audio = self.encode(audio, sample_rate)
-            suggestion = self.suggest_intensity(audio, sample_rate, target, blend, alpha, z_audio=z_audio)
+            suggestion = self.suggest_intensity(audio, sample_rate, target, blend, alpha, mode=mode,
+                                                reference_audio=reference_audio)
             intensity = suggestion.intensity
-        eq = self.adaptive_eq(audio, sample_rate, target, intensity, blend=blend, alpha=alpha, static=static, z_audio=z_audio)
+        eq = self.adaptive_eq(audio, sample_rate, target, intensity, mode=mode, blend=blend, alpha=alpha,
+                              reference_audio=reference_audio)
         stats_in = level_stats(audio, sample_rate)
-        notes: list[str] = []
+        notes: list[str] = list(eq.notes)
         if eq.is_bypass:
             return audio.copy(), ApplyResult(eq=eq, gain_db=0.0, stats_in=stats_in, stats_out=stats_in,
-                                             suggestion=suggestion, notes=["intensity 0: the input is returned unchanged"])
+                                             suggestion=suggestion, notes=notes)
         out = apply_eq(audio, sample_rate, list(eq.cascade))
         stats_eq = level_stats(out, sample_rate)
         if loudness_match:
