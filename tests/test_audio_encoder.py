@@ -8,8 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
 from semeq.analysis import GRID_FREQS_HZ, ANALYSIS_SAMPLE_RATE  # noqa: E402
 from semeq.audio_encoder import AudioEncoder  # noqa: E402
 from semeq.data.synth import pink_noise, shaped_noise  # noqa: E402
