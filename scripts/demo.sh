@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Set up a virtual environment (CPU torch) and run semeq's demo. The README's main-job command.
+# Set up a virtual environment and run semeq's demo. The README's main-job command.
+# The run time needs no torch (NumPy + ONNX Runtime); a .venv made by scripts/test.sh, which
+# also has the train extra, is reused as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-# These machines keep the CPU build of torch 2.13.0 in /opt/wheels: use it even where pip's
-# configuration does not point there (an unpinned or index torch is a multi-GB CUDA build).
+# Keep /opt/wheels in reach where it exists (scripts/test.sh installs torch from there).
 find_links=()
 [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)
 .venv/bin/python -m pip install -q "${find_links[@]}" -e .

@@ -10,7 +10,6 @@ from safetensors.numpy import load_file
 
 from semeq.cli import main
 from semeq.eq_model import EQModel
-from semeq.training.eq import TrainConfig, train_eq_model
 
 
 def test_terms_json(capsys):
@@ -45,6 +44,7 @@ def test_describe_unknown_word_is_one_line(capsys):
 
 @pytest.mark.parametrize("content", ["1,warm,a,2,2,1,2\n", "", '1,test,a,2,2' + ',0' * 13 + ',,,,,,,x\n'])
 def test_train_bad_csv_is_one_line(capsys, tmp_path, content):
+    pytest.importorskip("torch", reason="training needs the semeq[train] extra")
     path = tmp_path / "bad.csv"
     path.write_text(content)
     assert main(["train", "eq", "--safe-db", str(path), "--audealize", "none", "--out", str(tmp_path / "m"), "--quiet"]) == 2
@@ -53,6 +53,7 @@ def test_train_bad_csv_is_one_line(capsys, tmp_path, content):
 
 
 def test_train_bad_audealize_is_one_line(capsys, tmp_path, data_root):
+    pytest.importorskip("torch", reason="training needs the semeq[train] extra")
     bad = tmp_path / "words.json"
     bad.write_text('[{"word": "warm"')
     safe = data_root / "safe-db" / "SAFEEqualiserUserData.csv"
@@ -61,6 +62,9 @@ def test_train_bad_audealize_is_one_line(capsys, tmp_path, data_root):
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path, data_root):
+    pytest.importorskip("torch", reason="training needs the semeq[train] extra")
+    from semeq.training.eq import TrainConfig, train_eq_model
+
     safe = data_root / "safe-db" / "SAFEEqualiserUserData.csv"
     config = TrainConfig(epochs=1, seed=5)
     for name in ("a", "b"):

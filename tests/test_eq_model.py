@@ -7,16 +7,27 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from semeq import EQParams, UnknownWordError
 from semeq.dsp import eq_response
 from semeq.eq_model import EQModel, default_weights_path
 from semeq.errors import DataError, ParameterError
-from semeq.training.eq import THRESHOLDS, evaluate_eq_model, prepared_from_model
+
+try:  # the run time needs no torch; the torch module and the training metrics do
+    import torch
+except ImportError:  # pragma: no cover - a runtime-only install
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed (the semeq[train] extra)")
 
 FREQS = np.geomspace(20.0, 20000.0, 256)
 MAX_WEIGHTS_BYTES = 3 * 1024 * 1024
+
+
+def _thresholds() -> dict:
+    pytest.importorskip("torch", reason="the thresholds live in the training code (semeq[train])")
+    from semeq.training.eq import THRESHOLDS
+
+    return THRESHOLDS
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +37,9 @@ def model() -> EQModel:
 
 @pytest.fixture(scope="module")
 def metrics(model, data_root):
+    pytest.importorskip("torch", reason="the acceptance metrics run the training code (semeq[train])")
+    from semeq.training.eq import evaluate_eq_model, prepared_from_model
+
     data = prepared_from_model(model, data_root / "safe-db" / "SAFEEqualiserUserData.csv",
                                data_root / "audealize" / "eqdescriptors.json")
     return evaluate_eq_model(model, data)
@@ -45,11 +59,18 @@ def test_shapes_and_ranges(model, rng):
     assert isinstance(model.decode(z), EQParams)  # constructing it checks every range
     far = model.decode(np.full(32, 50.0))  # far outside the data: still a valid, clipped setting
     assert isinstance(far, EQParams)
+    mu, logvar = model.encode_unit(rng.uniform(size=(3, 13)))
+    assert mu.shape == logvar.shape == (3, 32)
+    x = model.decode_unit(rng.standard_normal((3, 32)))
+    assert x.shape == (3, 13) and float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+
+
+@needs_torch
+def test_the_torch_module_for_training(model):
     mu, logvar = model.vae.encode_unit(torch.rand(3, 13))
     assert mu.shape == logvar.shape == (3, 32)
-    x = model.vae.decode_unit(torch.randn(3, 32))
-    assert x.shape == (3, 13) and float(x.min()) >= 0.0 and float(x.max()) <= 1.0
     assert not model.vae.training
+    assert not any(p.requires_grad for p in model.vae.parameters())
 
 
 def test_reconstruction_of_a_setting(model):
@@ -89,7 +110,7 @@ def test_words(model):
 
 def test_vocabulary(model):
     vocab = model.vocabulary
-    assert len(vocab) >= THRESHOLDS["vocabulary_min_entries"]
+    assert len(vocab) >= _thresholds()["vocabulary_min_entries"]
     assert {e.language for e in vocab} == {"en", "es"}
     assert any("safe" in e.sources for e in vocab) and any("audealize" in e.sources for e in vocab)
     assert all(0.0 <= e.confidence <= 1.0 and e.low_confidence == (e.confidence < 0.5) for e in vocab)
@@ -109,7 +130,8 @@ def test_weights_are_small_safetensors_and_load_without_pickle(monkeypatch, tmp_
 
     monkeypatch.setattr(pickle, "load", no_pickle)
     monkeypatch.setattr(pickle, "loads", no_pickle)
-    monkeypatch.setattr(torch, "load", no_pickle)
+    if torch is not None:
+        monkeypatch.setattr(torch, "load", no_pickle)
     assert EQModel.load(path).latent_dim == 32
     shutil.copy(path, tmp_path / "eq_vae.safetensors")
     shutil.copy(path.with_suffix(".json"), tmp_path / "eq_vae.json")
@@ -145,23 +167,23 @@ def test_import_semeq_does_not_import_torch():
 
 # ---------------------------------------------------------------------------- acceptance (shipped weights)
 def test_heldout_reconstruction(metrics):
-    assert metrics["test_recon_mae_db"] <= THRESHOLDS["test_recon_mae_db"]
+    assert metrics["test_recon_mae_db"] <= _thresholds()["test_recon_mae_db"]
 
 
 def test_word_fidelity(metrics):
     assert len(metrics["word_fidelity"]) >= 5
-    assert metrics["word_fidelity_max_mae_db"] <= THRESHOLDS["word_fidelity_max_mae_db"]
+    assert metrics["word_fidelity_max_mae_db"] <= _thresholds()["word_fidelity_max_mae_db"]
 
 
 def test_audealize_fit(metrics):
-    assert metrics["audealize_fit_mae_db"]["max"] <= THRESHOLDS["audealize_fit_max_mae_db"]
+    assert metrics["audealize_fit_mae_db"]["max"] <= _thresholds()["audealize_fit_max_mae_db"]
 
 
 @pytest.mark.xfail(strict=True, reason="known shortfall: 89.0% measured (154/173) against the 90% target; 15 held-out "
                    "settings carry the opposite spectral tilt to their label, and nearest-centroid on the raw responses "
                    "reaches 87.9% (L2) / 90.2% (L1). strict: the suite flags it once a model meets the target")
 def test_warm_bright_separation_target(metrics):
-    assert metrics["test_warm_bright_acc_train_centroids"] >= THRESHOLDS["test_warm_bright_acc"]
+    assert metrics["test_warm_bright_acc_train_centroids"] >= _thresholds()["test_warm_bright_acc"]
 
 
 def test_warm_bright_separation(metrics):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="the differentiable response is training code (semeq[train])")
 
 from semeq.dsp import eq_response
 from semeq.errors import ParameterError

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .dsp import StreamingEQ, apply_eq, design_sos, eq_response
+from .dsp import design_sos, eq_response
 from .errors import AudioFileError, DataError, ParameterError, SemeqError, UnknownWordError
-from .io import AudioInfo, load_audio, save_audio
 from .params import PARAMETERS, EQParams
-from .streaming import StreamingAdaptiveEQ
 
 try:
     __version__ = version("semeq")
@@ -41,8 +39,23 @@ __all__ = [
     "__version__",
 ]
 
-# Torch-backed classes load on first use, so ``import semeq`` stays light (no torch import).
-_LAZY = {"SemanticEQ": ".adaptive", "EQModel": ".eq_model", "AudioEncoder": ".audio_encoder"}
+# Everything that needs scipy.signal, soundfile, the models or ONNX Runtime loads on first use,
+# so ``import semeq`` stays light (numpy only).
+_LAZY = {
+    "SemanticEQ": ".adaptive",
+    "EQModel": ".eq_model",
+    "AudioEncoder": ".audio_encoder",
+    "StreamingAdaptiveEQ": ".streaming",
+    "StreamingEQ": ".dsp",
+    "apply_eq": ".dsp",
+    "load_audio": ".io",
+    "save_audio": ".io",
+    "AudioInfo": ".io",
+}
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):

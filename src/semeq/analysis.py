@@ -9,8 +9,8 @@ Analysis grid
     ``GRID_FREQS_HZ``: 60 points a sixth of an octave apart, 20 Hz to 18.1 kHz.
 Long-term spectrum (LTAS)
     Audio is resampled to 44.1 kHz and its per-channel mean (DC) removed; the Welch power
-    spectral density (Hann, 4096 points, 50 % overlap) of each channel is averaged over the
-    channels (power mix: mono and identical stereo agree), then smoothed to a third of an
+    spectral density (Hann, 4096 points, 50 % overlap; :func:`semeq.frontend.welch_psd`) of
+    each channel is averaged over the channels (power mix: mono and identical stereo agree), then smoothed to a third of an
     octave around each grid point (mean power density over the band) and converted to dB.
     Finally it is *level-normalised*: its mean over the grid points in ``NORM_BAND_HZ``
     (100 Hz to 10 kHz) is subtracted, so the gain of a recording does not matter.
@@ -24,10 +24,15 @@ Balance
     recording's tonal balance departs from the reference. A recording whose LTAS equals the
     reference has a zero balance, which is the flat EQ, the neutral latent.
 Usable energy
-    A recording with fewer than ``MIN_ACTIVE_FRAMES`` active 1024-sample frames (after DC
-    removal, band 100 Hz to 10 kHz above -100 dB re full scale and within 60 dB of the loudest
-    frame) has no usable energy: silence, pure DC or a single click. Its balance is defined as
-    zero, i.e. the neutral answer (the flat EQ).
+    A recording with fewer than ``MIN_ACTIVE_FRAMES`` active 1024-sample frames (hop 512; band
+    100 Hz to 10 kHz above -100 dB re full scale and within 60 dB of the loudest frame: the
+    rule of :mod:`semeq.frontend`) has no usable energy: silence, pure DC or a single click.
+    Its balance is defined as zero, i.e. the neutral answer (the flat EQ).
+
+The frame and window sizes, the band and the sample rate are declared once in
+:mod:`semeq.frontend`; this module reads them from there. One pass over the audio
+(:class:`semeq.frontend.SpectrumAccumulator`) gives both the activity and the spectrum; the
+accumulator also takes a recording block by block in constant memory.
 """
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
+from . import frontend
 from .errors import DataError, ParameterError
+from .frontend import welch_psd
 
 __all__ = [
     "ANALYSIS_SAMPLE_RATE",
@@ -59,19 +65,17 @@ __all__ = [
     "analytic_eq",
 ]
 
-ANALYSIS_SAMPLE_RATE = 44100.0
+ANALYSIS_SAMPLE_RATE = frontend.SAMPLE_RATE
 GRID_FREQS_HZ: np.ndarray = 20.0 * 2.0 ** (np.arange(60) / 6.0)
 """Analysis grid: 60 points, 1/6 octave apart, 20 Hz to 18.1 kHz."""
-NORM_BAND_HZ = (100.0, 10000.0)
+NORM_BAND_HZ = frontend.BAND_HZ
 """Band whose mean level is subtracted from every spectrum (log-frequency mean)."""
 SMOOTHING_OCTAVES = 1.0 / 3.0
-WELCH_N_FFT = 4096
+WELCH_N_FFT = frontend.LTAS_N_FFT
 FIT_WEIGHTS: np.ndarray = np.where((GRID_FREQS_HZ >= 30.0) & (GRID_FREQS_HZ <= 16000.0), 1.0, 0.1)
 """Weights for fitting an EQ to a balance: the lossy top octave and the lowest bins count little."""
 MIN_ACTIVE_FRAMES = 8
 """Active 1024-sample frames (hop 512, ~93 ms in all) needed before a recording has a balance."""
-_FRAME_FLOOR = 1e-10  # mean-square band power, -100 dB re full scale
-_FRAME_RANGE = 1e-6  # -60 dB re the loudest frame
 
 _NORM_MASK = (GRID_FREQS_HZ >= NORM_BAND_HZ[0]) & (GRID_FREQS_HZ <= NORM_BAND_HZ[1])
 _DEFAULT_REFERENCE_PATH = Path(__file__).resolve().parent / "weights" / "audio_encoder.json"
@@ -94,7 +98,7 @@ def prepare_audio(audio: np.ndarray, sample_rate: float) -> np.ndarray:
         raise ParameterError(f"audio must be shaped (channels, samples), got shape {audio.shape}")
     if audio.shape[1] < 1:
         raise ParameterError("audio is empty (0 samples)")
-    if not np.all(np.isfinite(audio)):
+    if not np.isfinite(audio.sum()) and not np.all(np.isfinite(audio)):  # a finite sum has finite terms
         raise ParameterError("audio holds NaN or infinite samples")
     sample_rate = float(sample_rate)
     if not np.isfinite(sample_rate) or not 1000.0 <= sample_rate <= 768000.0:
@@ -105,25 +109,6 @@ def prepare_audio(audio: np.ndarray, sample_rate: float) -> np.ndarray:
         audio = soxr.resample(audio.T, sample_rate, ANALYSIS_SAMPLE_RATE, quality="HQ").T
         audio = np.ascontiguousarray(audio, dtype=np.float64)
     return audio - audio.mean(axis=1, keepdims=True)
-
-
-def welch_psd(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Channel-averaged Welch PSD of prepared 44.1 kHz audio.
-
-    Parameters
-    ----------
-    audio : ndarray [shape=(channels, samples)]
-
-    Returns
-    -------
-    freqs_hz : ndarray [shape=(n_bins,)]
-    psd : ndarray [shape=(n_bins,)]
-        Power per Hz, mean over channels.
-    """
-    n_fft = min(WELCH_N_FFT, audio.shape[1])
-    freqs_hz, psd = signal.welch(audio, fs=ANALYSIS_SAMPLE_RATE, window="hann", nperseg=n_fft,
-                                 noverlap=n_fft // 2, axis=-1, detrend=False)
-    return freqs_hz, psd.mean(axis=0)
 
 
 def psd_to_grid_db(freqs_hz: np.ndarray, psd: np.ndarray) -> np.ndarray:
@@ -176,22 +161,21 @@ def active_frames(audio: np.ndarray) -> np.ndarray:
     Returns
     -------
     active : ndarray [shape=(n_frames,)], bool
+        Frame ``t`` starts at sample ``512 t``; one zero-padded frame when the audio is shorter.
     """
-    n_fft, hop = 1024, 512
-    if audio.shape[1] < n_fft:
-        audio = np.pad(audio, ((0, 0), (0, n_fft - audio.shape[1])))
-    n_frames = 1 + (audio.shape[1] - n_fft) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[:, ::hop][:, :n_frames]  # a view
-    window = signal.get_window("hann", n_fft)
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / ANALYSIS_SAMPLE_RATE)
-    band = (freqs >= NORM_BAND_HZ[0]) & (freqs <= NORM_BAND_HZ[1])
-    power = np.empty(n_frames)
-    chunk = 2048  # frames per FFT batch: bounded memory for long files
-    for i in range(0, n_frames, chunk):
-        spec = np.fft.rfft(frames[:, i : i + chunk] * window, axis=-1)  # (channels, frames, n_bins)
-        # Mean-square signal power in the band (Parseval, Hann power gain removed).
-        power[i : i + chunk] = (np.abs(spec[..., band]) ** 2).sum(axis=-1).mean(axis=0) * 2.0 / (n_fft * np.sum(window**2))
-    return (power > _FRAME_FLOOR) & (power > _FRAME_RANGE * power.max())
+    acc = frontend.SpectrumAccumulator(audio.shape[0])
+    acc.update(audio)
+    return frontend.activity_mask(acc.band_power())
+
+
+def _analyse(audio: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """One pass over the audio: (freqs_hz, psd) of the prepared audio, or None without usable energy."""
+    prepared = prepare_audio(audio, sample_rate)
+    acc = frontend.SpectrumAccumulator(prepared.shape[0])
+    acc.update(prepared)
+    if int(frontend.activity_mask(acc.band_power()).sum()) < MIN_ACTIVE_FRAMES:
+        return None
+    return acc.welch_psd()
 
 
 def has_usable_energy(audio: np.ndarray, sample_rate: float) -> bool:
@@ -220,11 +204,10 @@ def long_term_spectrum_db(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     >>> bool(np.abs(s[_NORM_MASK]).max() < 1.0)  # white noise is flat per Hz
     True
     """
-    prepared = prepare_audio(audio, sample_rate)
-    if int(active_frames(prepared).sum()) < MIN_ACTIVE_FRAMES:
+    psd = _analyse(audio, sample_rate)
+    if psd is None:
         return np.zeros(GRID_FREQS_HZ.size)
-    freqs_hz, psd = welch_psd(prepared)
-    return normalise_db(psd_to_grid_db(freqs_hz, psd))
+    return normalise_db(psd_to_grid_db(*psd))
 
 
 def compute_reference(spectra_db: np.ndarray) -> np.ndarray:
@@ -278,12 +261,11 @@ def balance_db(audio: np.ndarray, sample_rate: float, reference_db: np.ndarray |
     balance_db : ndarray [shape=(60,)]
         Zero for a recording at the reference balance and for one without usable energy.
     """
-    prepared = prepare_audio(audio, sample_rate)
-    if int(active_frames(prepared).sum()) < MIN_ACTIVE_FRAMES:
+    psd = _analyse(audio, sample_rate)
+    if psd is None:
         return np.zeros(GRID_FREQS_HZ.size)
     reference_db = reference_spectrum_db() if reference_db is None else np.asarray(reference_db, dtype=np.float64)
-    freqs_hz, psd = welch_psd(prepared)
-    return normalise_db(psd_to_grid_db(freqs_hz, psd) - reference_db)
+    return normalise_db(psd_to_grid_db(*psd) - reference_db)
 
 
 def analytic_eq(audio: np.ndarray, sample_rate: float, reference_db: np.ndarray | None = None):
@@ -292,8 +274,8 @@ def analytic_eq(audio: np.ndarray, sample_rate: float, reference_db: np.ndarray 
     ``fit_eq(balance_db(audio), GRID_FREQS_HZ, weights=FIT_WEIGHTS)``: the EQ that turns the
     reference balance into the recording's, with its broadband level at the band mean (a
     balance cannot see level). The audio encoder estimates the same thing from audio but
-    places the level as SAFE settings do. Uses :func:`semeq.fitting.fit_eq` (a torch
-    multi-start search, then SciPy's least squares), so it imports torch.
+    places the level as SAFE settings do. Uses :func:`semeq.fitting.fit_eq` (a numpy
+    multi-start search, then SciPy's least squares).
 
     Returns
     -------

@@ -3,6 +3,9 @@
 :meth:`EQModel.load` reads the shipped weights (``semeq/weights/eq_vae.safetensors`` and
 ``eq_vae.json``; safetensors and JSON only, nothing is unpickled). A word's embedding is the
 latent centroid of its settings; decoding it gives the word's own 5-band EQ.
+
+Encoding and decoding run in NumPy (float64; :class:`semeq.inference.MLP`); torch is needed
+only for :attr:`EQModel.vae`, the torch module training back-propagates through.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import DataError, ParameterError, UnknownWordError
-from .params import N_PARAMS, PARAMETERS, EQParams
+from .params import N_PARAMS, PARAM_HIGHS, PARAM_LOWS, PARAMETERS, EQParams, values_from_unit, values_to_unit
 
 __all__ = ["EQModel", "VocabularyEntry", "default_weights_path"]
 
@@ -110,10 +113,19 @@ class EQModel:
     True
     """
 
-    def __init__(self, vae, meta: dict, embeddings: np.ndarray, path: Path | None = None) -> None:
-        self.vae = vae.eval()
+    def __init__(self, tensors: dict, meta: dict, embeddings: np.ndarray, path: Path | None = None) -> None:
+        from .inference import MLP
+
         self.meta = meta
         self.path = path
+        self._latent_dim = int(meta["vae_config"]["latent_dim"])
+        self._tensors = tensors
+        self._encoder = MLP(tensors, "vae.encoder.")
+        self._decoder = MLP(tensors, "vae.decoder.")
+        if (self._encoder.n_in, self._encoder.n_out) != (N_PARAMS, 2 * self._latent_dim) or \
+                (self._decoder.n_in, self._decoder.n_out) != (self._latent_dim, N_PARAMS):
+            raise ValueError(f"VAE layers do not map {N_PARAMS} parameters to a {self._latent_dim}-D latent and back")
+        self._vae = None
         self._entries = [VocabularyEntry.from_dict(d) for d in meta["vocabulary"]]
         self._embeddings = np.asarray(embeddings, dtype=np.float64)
         self._index: dict[str, list[int]] = {}
@@ -131,9 +143,7 @@ class EQModel:
             If the files are missing or malformed.
         """
         from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        from .nn.eq_vae import EQVAE, VAEConfig
+        from safetensors.numpy import load_file
 
         weights_path, meta_path = _resolve(path)
         try:
@@ -147,24 +157,36 @@ class EQModel:
         except (SafetensorError, OSError, ValueError) as exc:
             raise DataError(f"{weights_path}: cannot read EQ model weights ({exc})") from None
         try:
-            config = VAEConfig(**meta["vae_config"])
-            vae = EQVAE(config)
-            state = {k[len("vae."):]: v for k, v in tensors.items() if k.startswith("vae.")}
-            vae.load_state_dict(state, strict=True)
-            embeddings = tensors["vocabulary.embeddings"].double().numpy()
-            if embeddings.shape != (len(meta["vocabulary"]), config.latent_dim):
+            latent_dim = int(meta["vae_config"]["latent_dim"])
+            embeddings = np.asarray(tensors["vocabulary.embeddings"], dtype=np.float64)
+            if embeddings.shape != (len(meta["vocabulary"]), latent_dim):
                 raise ValueError(f"embeddings shape {embeddings.shape} does not match the vocabulary")
-        except (KeyError, TypeError, ValueError, RuntimeError, ParameterError) as exc:
+            return cls(tensors, meta, embeddings, weights_path)
+        except (KeyError, TypeError, ValueError, ParameterError) as exc:
             raise DataError(f"{weights_path}: EQ model files do not match ({exc})") from None
-        vae.eval()
-        for p in vae.parameters():
-            p.requires_grad_(False)
-        return cls(vae, meta, embeddings, weights_path)
+
+    @property
+    def vae(self):
+        """The torch :class:`semeq.nn.eq_vae.EQVAE` with these weights (eval mode, frozen), built on
+        first use: for training, which back-propagates through the decoder. Needs torch."""
+        if self._vae is None:
+            import torch
+
+            from .nn.eq_vae import EQVAE, VAEConfig
+
+            vae = EQVAE(VAEConfig(**self.meta["vae_config"]))
+            state = {k[len("vae."):]: torch.as_tensor(v) for k, v in self._tensors.items() if k.startswith("vae.")}
+            vae.load_state_dict(state, strict=True)
+            vae.eval()
+            for p in vae.parameters():
+                p.requires_grad_(False)
+            self._vae = vae
+        return self._vae
 
     # ------------------------------------------------------------------ properties
     @property
     def latent_dim(self) -> int:
-        return int(self.vae.config.latent_dim)
+        return self._latent_dim
 
     @property
     def vocabulary(self) -> list[VocabularyEntry]:
@@ -194,8 +216,7 @@ class EQModel:
                 bad = col[(col < s.low - slack) | (col > s.high + slack)][0]
                 raise ParameterError(f"{s.name}={bad:g} is outside the SAFE range [{s.low:g}, {s.high:g}]")
             values[:, i] = np.clip(col, s.low, s.high)
-        units = np.stack([s.to_unit(values[:, i]) for i, s in enumerate(PARAMETERS)], axis=1)
-        return units, single
+        return values_to_unit(values), single
 
     def encode(self, params: EQParams | Sequence[float] | np.ndarray) -> np.ndarray:
         """Latent posterior mean of one or many settings.
@@ -209,13 +230,20 @@ class EQModel:
         -------
         latent : ndarray [shape=(latent_dim,) or (n, latent_dim)]
         """
-        import torch
-
         units, single = self._as_unit(params)
-        with torch.no_grad():
-            mu, _ = self.vae.encode_unit(torch.as_tensor(units, dtype=torch.float32))
-        out = mu.double().numpy()
+        out = self.encode_unit(units)[0]
         return out[0] if single else out
+
+    def encode_unit(self, x_unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior of normalised settings: ``x_unit`` (n, 13) in [0, 1] -> ``(mu, logvar)``, each
+        (n, latent_dim), float64 (:meth:`semeq.nn.eq_vae.EQVAE.encode_unit` in NumPy)."""
+        h = self._encoder(np.asarray(x_unit, dtype=np.float64) * 2.0 - 1.0)  # centred inputs
+        mu, logvar = h[:, : self.latent_dim], h[:, self.latent_dim:]
+        return mu, np.clip(logvar, -12.0, 6.0)
+
+    def decode_unit(self, latents: np.ndarray) -> np.ndarray:
+        """Latents (n, latent_dim) -> normalised parameters (n, 13) in [0, 1], float64 (no checks)."""
+        return 1.0 / (1.0 + np.exp(-self._decoder(latents)))
 
     def decode_batch(self, latents: np.ndarray) -> np.ndarray:
         """Physical settings of many latents.
@@ -229,20 +257,13 @@ class EQModel:
         params : ndarray [shape=(n, 13)]
             Physical values in SAFE order, inside the SAFE ranges.
         """
-        import torch
-
         latents = np.asarray(latents, dtype=np.float64)
         if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
             raise ParameterError(f"latents must have shape (n, {self.latent_dim}), got {latents.shape}")
         if not np.all(np.isfinite(latents)):
             raise ParameterError("latents must be finite")
-        with torch.no_grad():
-            units = self.vae.decode_unit(torch.as_tensor(latents, dtype=torch.float32)).double().numpy()
-        units = np.clip(units, 0.0, 1.0)
-        values = np.stack([s.from_unit(units[:, i]) for i, s in enumerate(PARAMETERS)], axis=1)
-        lows = np.array([s.low for s in PARAMETERS])
-        highs = np.array([s.high for s in PARAMETERS])
-        return np.clip(values, lows, highs)
+        units = np.clip(self.decode_unit(latents), 0.0, 1.0)
+        return np.clip(values_from_unit(units), PARAM_LOWS, PARAM_HIGHS)
 
     def decode(self, latent: np.ndarray) -> EQParams:
         """The EQ setting of one latent vector (``latent`` [shape=(latent_dim,)]), clipped into range."""

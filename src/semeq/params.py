@@ -16,7 +16,29 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["ParamSpec", "PARAMETERS", "PARAM_NAMES", "SHELF_Q", "N_PARAMS", "EQParams"]
+__all__ = [
+    "ParamSpec",
+    "PARAMETERS",
+    "PARAM_NAMES",
+    "SHELF_Q",
+    "N_PARAMS",
+    "BandSpec",
+    "BANDS",
+    "N_BANDS",
+    "GAIN_INDICES",
+    "FREQ_INDICES",
+    "Q_INDICES",
+    "PEAK_BANDS",
+    "LOG_INDICES",
+    "PARAM_LOWS",
+    "PARAM_HIGHS",
+    "UNIT_LOWS",
+    "UNIT_HIGHS",
+    "values_to_unit",
+    "values_from_unit",
+    "band_values",
+    "EQParams",
+]
 
 SHELF_Q = 0.71
 """Fixed Q of the SAFE plugin's shelves."""
@@ -81,8 +103,105 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMETERS)
 N_PARAMS = len(PARAMETERS)
-GAIN_INDICES = (0, 2, 5, 8, 11)
-"""Positions of the five band gains in the 13-vector."""
+
+BandKind = Literal["low_shelf", "peak", "high_shelf"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BandSpec:
+    """One band of the 5-band layout: its filter kind and where its values sit in the 13-vector.
+
+    Attributes
+    ----------
+    name : str
+        ``"low_shelf"``, ``"peak1"``..``"peak3"``, ``"high_shelf"`` (the prefix of its parameters).
+    kind : {"low_shelf", "peak", "high_shelf"}
+        RBJ cookbook section type.
+    gain_col, freq_col : int
+        Columns of its gain (dB) and centre/corner frequency (Hz).
+    q_col : int or None
+        Column of its Q; ``None`` for the shelves, which use the fixed :data:`SHELF_Q`.
+    """
+
+    name: str
+    kind: BandKind
+    gain_col: int
+    freq_col: int
+    q_col: int | None
+
+
+def _band(name: str, kind: BandKind, with_q: bool) -> BandSpec:
+    gain_col = PARAM_NAMES.index(f"{name}_gain_db")
+    return BandSpec(name=name, kind=kind, gain_col=gain_col, freq_col=PARAM_NAMES.index(f"{name}_freq_hz"),
+                    q_col=PARAM_NAMES.index(f"{name}_q") if with_q else None)
+
+
+BANDS: tuple[BandSpec, ...] = (
+    _band("low_shelf", "low_shelf", False),
+    _band("peak1", "peak", True),
+    _band("peak2", "peak", True),
+    _band("peak3", "peak", True),
+    _band("high_shelf", "high_shelf", False),
+)
+"""The five bands in filter order (the order their sections are cascaded and numbered)."""
+N_BANDS = len(BANDS)
+GAIN_INDICES: tuple[int, ...] = tuple(b.gain_col for b in BANDS)
+"""Columns of the five band gains in the 13-vector: (0, 2, 5, 8, 11)."""
+FREQ_INDICES: tuple[int, ...] = tuple(b.freq_col for b in BANDS)
+"""Columns of the five band frequencies: (1, 3, 6, 9, 12)."""
+Q_INDICES: tuple[int, ...] = tuple(b.q_col for b in BANDS if b.q_col is not None)
+"""Columns of the three peaks' Q: (4, 7, 10)."""
+PEAK_BANDS: tuple[int, ...] = tuple(i for i, b in enumerate(BANDS) if b.kind == "peak")
+"""Band numbers (0-based positions in :data:`BANDS`) of the peaks: (1, 2, 3)."""
+LOG_INDICES: tuple[int, ...] = tuple(i for i, p in enumerate(PARAMETERS) if p.scale == "log")
+"""Columns normalised on a log scale (frequencies and Q)."""
+PARAM_LOWS: np.ndarray = np.array([p.low for p in PARAMETERS], dtype=np.float64)
+"""Lower bounds of the 13 parameters, SAFE order (read-only)."""
+PARAM_HIGHS: np.ndarray = np.array([p.high for p in PARAMETERS], dtype=np.float64)
+"""Upper bounds of the 13 parameters, SAFE order (read-only)."""
+PARAM_LOWS.flags.writeable = False
+PARAM_HIGHS.flags.writeable = False
+_IS_LOG = np.array([p.scale == "log" for p in PARAMETERS])
+# Bounds in the space the unit mapping is linear in: log for frequencies and Q.
+UNIT_LOWS: np.ndarray = np.array([math.log(p.low) if p.scale == "log" else p.low for p in PARAMETERS])
+UNIT_HIGHS: np.ndarray = np.array([math.log(p.high) if p.scale == "log" else p.high for p in PARAMETERS])
+UNIT_LOWS.flags.writeable = False
+UNIT_HIGHS.flags.writeable = False
+
+
+def values_to_unit(values: np.ndarray) -> np.ndarray:
+    """Physical values [shape=(..., 13)] in SAFE order -> normalised [0, 1] values (not clipped).
+
+    Gains linearly, frequencies and Q on a log scale: the vectorised :meth:`ParamSpec.to_unit`.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mapped = np.where(_IS_LOG, np.log(np.where(_IS_LOG, values, 1.0)), values)
+    return (mapped - UNIT_LOWS) / (UNIT_HIGHS - UNIT_LOWS)
+
+
+def values_from_unit(values_unit: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`values_to_unit`: [0, 1] values [shape=(..., 13)] -> physical (not clipped)."""
+    values_unit = np.asarray(values_unit, dtype=np.float64)
+    lin = UNIT_LOWS + values_unit * (UNIT_HIGHS - UNIT_LOWS)
+    return np.where(_IS_LOG, np.exp(np.where(_IS_LOG, lin, 0.0)), lin)
+
+
+def band_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split physical values [shape=(..., 13)] into per-band arrays in :data:`BANDS` order.
+
+    Returns
+    -------
+    gain_db, freq_hz, q : ndarray [shape=(..., 5)]
+        The shelves' Q is :data:`SHELF_Q`.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    q = np.full(values.shape[:-1] + (N_BANDS,), SHELF_Q)
+    for i, b in enumerate(BANDS):
+        if b.q_col is not None:
+            q[..., i] = values[..., b.q_col]
+    return values[..., list(GAIN_INDICES)], values[..., list(FREQ_INDICES)], q
+
 
 def check_unit(name: str, value: object) -> float:
     """``value`` as a float in [0, 1] (an intensity, a blend weight); ParameterError naming ``name`` otherwise."""
@@ -172,11 +291,11 @@ class EQParams:
         values_unit = np.clip(np.asarray(values_unit, dtype=np.float64).reshape(-1), 0.0, 1.0)
         if values_unit.shape != (N_PARAMS,):
             raise ParameterError(f"an EQ needs {N_PARAMS} values, got {values_unit.size}")
-        return cls.from_vector([s.from_unit(v) for s, v in zip(PARAMETERS, values_unit)])
+        return cls.from_vector(values_from_unit(values_unit))
 
     def to_unit_vector(self) -> np.ndarray:
         """The 13 values normalised to [0, 1]: gains linearly, frequencies and Q in log."""
-        return np.array([s.to_unit(getattr(self, s.name)) for s in PARAMETERS], dtype=np.float64)
+        return values_to_unit(self.to_vector())
 
     @classmethod
     def clipped(cls, values: Sequence[float] | np.ndarray) -> EQParams:
@@ -186,9 +305,7 @@ class EQParams:
             raise ParameterError(f"an EQ needs {N_PARAMS} values in SAFE order, got {values.size}")
         if not np.all(np.isfinite(values)):
             raise ParameterError("EQ values must be finite")
-        lows = np.array([s.low for s in PARAMETERS])
-        highs = np.array([s.high for s in PARAMETERS])
-        return cls.from_vector(np.clip(values, lows, highs))
+        return cls.from_vector(np.clip(values, PARAM_LOWS, PARAM_HIGHS))
 
     def inverted(self) -> EQParams:
         """The exact inverse EQ: every gain negated (RBJ shelves and peaks invert this way)."""

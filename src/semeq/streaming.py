@@ -47,7 +47,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from .dsp import StreamingEQ
-from .dsp.biquad import _check_sample_rate, _design_params
+from .dsp.biquad import _check_sample_rate, design_sos_batch
 from .errors import ParameterError, SemeqError
 from .params import GAIN_INDICES, N_PARAMS, EQParams, check_unit as _check_unit
 
@@ -544,7 +544,7 @@ class StreamingAdaptiveEQ:
     def _design(self, values: np.ndarray) -> None:
         physical = values.copy()
         physical[:, _LOG_COLUMNS] = np.exp(values[:, _LOG_COLUMNS])
-        self._eq.set_sos(_design_params(physical, self.sample_rate))  # (2, 13) -> (10, 6)
+        self._eq.set_sos(design_sos_batch(physical, self.sample_rate))  # (2, 13) -> (10, 6)
         self._designed = values.copy()
         self._n_designs += 1
 

@@ -17,6 +17,9 @@ from ..errors import SemeqError
 
 __all__ = ["main", "build_parser"]
 
+# Packages only the "train" extra installs (torch for training, onnx for the ONNX export).
+_TRAIN_EXTRA = ("torch", "onnx")
+
 # Command modules, in the order ``semeq --help`` lists them.
 _COMMAND_MODULES = ("demo", "apply", "analyze", "stream", "describe", "terms", "eq", "reference", "train")
 
@@ -73,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:  # a traceback reaching a user is a bug: say so in one line
+        if isinstance(exc, ModuleNotFoundError) and exc.name in _TRAIN_EXTRA:
+            print(f'semeq: error: this command needs {exc.name}, which comes with the train extra: '
+                  f'pip install "semeq[train]"', file=sys.stderr)
+            return 2
         if os.environ.get("SEMEQ_DEBUG"):
             raise
         print(f"semeq: internal error: {type(exc).__name__}: {exc} (set SEMEQ_DEBUG=1 for a traceback)", file=sys.stderr)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dsp.biquad import closed_form_response_db
 from ..errors import DataError
 
 __all__ = ["AUDEALIZE_CENTRES_HZ", "AUDEALIZE_Q", "AudealizeData", "read_audealize", "graphic_eq_response_db",
@@ -141,21 +142,15 @@ def graphic_eq_response_db(gains_db: np.ndarray, freqs_hz: np.ndarray, sample_ra
 
     Notes
     -----
-    Peaking-filter magnitude from the RBJ Audio EQ Cookbook in its ``sin^2(w/2)`` form,
-    the same closed form as :func:`semeq.nn.response.eq_response_db`.
+    RBJ peaking filters evaluated by :func:`semeq.dsp.biquad.closed_form_response_db`, the
+    closed form every response in semeq uses (centres clamped below Nyquist as there).
     """
     gains_db = np.atleast_2d(np.asarray(gains_db, dtype=np.float64))  # (n, 40)
-    freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
-    centres = np.minimum(AUDEALIZE_CENTRES_HZ, 0.45 * sample_rate)
-    half_w = np.pi * freqs_hz / sample_rate  # (F,)
-    half_w0 = np.pi * centres / sample_rate  # (40,)
-    diff = np.sin(half_w0[:, None] - half_w[None]) * np.sin(half_w0[:, None] + half_w[None])  # (40, F)
-    pp = (np.sin(half_w) * np.cos(half_w)) ** 2  # p (1 - p)
-    alpha2 = (np.sin(2 * half_w0) / (2 * AUDEALIZE_Q)) ** 2  # (40,)
-    a2 = 10.0 ** (gains_db / 20.0)[:, :, None]  # (n, 40, 1)
-    al2pp = (alpha2[:, None] * pp[None])[None]  # (1, 40, F)
-    d2 = (diff**2)[None]
-    return (10.0 * (np.log10(d2 + a2 * al2pp) - np.log10(d2 + al2pp / a2))).sum(axis=1)
+    n_bands = AUDEALIZE_CENTRES_HZ.size
+    centres = np.broadcast_to(AUDEALIZE_CENTRES_HZ, gains_db.shape)
+    q = np.full(gains_db.shape, AUDEALIZE_Q)
+    return closed_form_response_db(np, ("peak",) * n_bands, gains_db, centres, q,
+                                   np.asarray(freqs_hz, dtype=np.float64), float(sample_rate))
 
 
 def calibrate_scale(settings: np.ndarray, target_curves_db: np.ndarray, weights: np.ndarray, freqs_hz: np.ndarray,

@@ -1,7 +1,30 @@
-"""Signal processing: numpy and scipy only, never torch."""
+"""Signal processing: numpy and scipy only, never torch.
 
-from .biquad import NYQUIST_FRACTION, design_sos, eq_response, sos_response_db
-from .filtering import apply_eq, check_audio
-from .streaming import StreamingEQ
+The filtering parts (:func:`apply_eq`, :class:`StreamingEQ`) need ``scipy.signal``, which is slow
+to import; they load on first use, so design and response work stays light.
+"""
 
-__all__ = ["NYQUIST_FRACTION", "design_sos", "eq_response", "sos_response_db", "apply_eq", "check_audio", "StreamingEQ"]
+from .biquad import (
+    NYQUIST_FRACTION,
+    closed_form_response_db,
+    design_sos,
+    design_sos_batch,
+    eq_response,
+    response_db_batch,
+    sos_response_db,
+)
+
+__all__ = ["NYQUIST_FRACTION", "design_sos", "design_sos_batch", "eq_response", "response_db_batch",
+           "closed_form_response_db", "sos_response_db", "apply_eq", "check_audio", "StreamingEQ"]
+
+_LAZY = {"apply_eq": ".filtering", "check_audio": ".filtering", "StreamingEQ": ".streaming"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,14 @@
-"""RBJ Audio EQ Cookbook biquads for the SAFE 5-band layout, designed in float64.
+"""RBJ Audio EQ Cookbook biquads for the SAFE 5-band layout: one design, one response.
+
+The band layout (kinds and columns) is declared in :mod:`semeq.params` (``BANDS``); this module
+builds the only design and the only magnitude formula from it:
+
+* :func:`rbj_coefficients` writes each section type of the cookbook once, in plain arithmetic,
+  so the same lines serve Python floats (a cascade or two, the real-time redesign) and numpy
+  arrays (many EQs at once): :func:`design_sos_batch` picks the faster driver.
+* :func:`closed_form_response_db` writes the magnitude of those sections once, against an
+  array namespace (numpy here; :mod:`semeq.nn.response` passes torch for its differentiable
+  twin, :mod:`semeq.data.audealize` uses it for the 40-band graphic EQ).
 
 Notes
 -----
@@ -15,14 +25,24 @@ to that frequency, so every SAFE setting is realisable, and stable, from 8 kHz t
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
 from ..errors import ParameterError
-from ..params import SHELF_Q, EQParams
+from ..params import BANDS, N_BANDS, N_PARAMS, SHELF_Q, EQParams, band_values
 
-__all__ = ["NYQUIST_FRACTION", "design_sos", "eq_response", "sos_response_db", "EQLike"]
+__all__ = [
+    "NYQUIST_FRACTION",
+    "design_sos",
+    "design_sos_batch",
+    "rbj_coefficients",
+    "eq_response",
+    "response_db_batch",
+    "closed_form_response_db",
+    "sos_response_db",
+    "EQLike",
+]
 
 NYQUIST_FRACTION = 0.9
 """Highest usable centre frequency as a fraction of Nyquist (0.45 x sample rate)."""
@@ -30,12 +50,17 @@ NYQUIST_FRACTION = 0.9
 EQLike = Union[EQParams, Sequence[EQParams]]
 """One EQ, or a cascade of several applied in order."""
 
+_BAND_KINDS = tuple(b.kind for b in BANDS)
+_SCALAR_MAX_EQS = 4  # up to this many EQs the float loop beats numpy's per-call overhead
+
 
 def _check_sample_rate(sample_rate: float) -> float:
     sample_rate = float(sample_rate)
     if not np.isfinite(sample_rate) or sample_rate < 1000.0:
         raise ParameterError(f"sample_rate must be at least 1000 Hz, got {sample_rate:g}")
     return sample_rate
+
+
 
 
 def _as_cascade(eq: EQLike) -> list[EQParams]:
@@ -47,88 +72,102 @@ def _as_cascade(eq: EQLike) -> list[EQParams]:
     return cascade
 
 
-def _design_scalar(vectors: np.ndarray, sample_rate: float) -> np.ndarray:
-    """The same design one section at a time in plain floats: faster for a cascade or two.
+def rbj_coefficients(kind: str, a: Any, cos_w0: Any, alpha: Any, sqrt_a: Any) -> tuple[Any, ...]:
+    """Unnormalised ``(b0, b1, b2, a0, a1, a2)`` of one RBJ section.
 
-    numpy's per-call overhead dominates the vectorised design for ten sections (45 us against
-    about 15 us here); the real-time engine redesigns every few frames.
+    Plain arithmetic only, so the arguments may be floats or same-shaped arrays.
+
+    Parameters
+    ----------
+    kind : {"low_shelf", "peak", "high_shelf"}
+    a : float or ndarray
+        ``10 ** (gain_db / 40)``.
+    cos_w0, alpha : float or ndarray
+        ``cos(w0)`` and ``sin(w0) / (2 Q)`` with ``w0 = 2 pi f0 / sample_rate``.
+    sqrt_a : float or ndarray
+        ``sqrt(a)`` (used by the shelves).
+
+    Notes
+    -----
+    The high shelf is the low shelf with ``cos(w0)`` negated in the (A +- 1) terms, as the
+    cookbook writes them: here one sign ``s`` (+1 low, -1 high) covers both.
     """
+    if kind == "peak":
+        return (1.0 + alpha * a, -2.0 * cos_w0, 1.0 - alpha * a, 1.0 + alpha / a, -2.0 * cos_w0, 1.0 - alpha / a)
+    s = 1.0 if kind == "low_shelf" else -1.0
+    ap1, am1 = a + 1.0, a - 1.0
+    sa = 2.0 * sqrt_a * alpha
+    return (
+        a * (ap1 - s * am1 * cos_w0 + sa),
+        2.0 * s * a * (am1 - s * ap1 * cos_w0),
+        a * (ap1 - s * am1 * cos_w0 - sa),
+        ap1 + s * am1 * cos_w0 + sa,
+        -2.0 * s * (am1 + s * ap1 * cos_w0),
+        ap1 + s * am1 * cos_w0 - sa,
+    )
+
+
+def _design_floats(values: np.ndarray, sample_rate: float) -> np.ndarray:
     f_max = NYQUIST_FRACTION * sample_rate / 2.0
     two_pi_over_fs = 2.0 * math.pi / sample_rate
     rows = []
-    for v in vectors.tolist():
-        bands = ((v[0], v[1], SHELF_Q), (v[2], v[3], v[4]), (v[5], v[6], v[7]), (v[8], v[9], v[10]), (v[11], v[12], SHELF_Q))
-        for k, (gain_db, freq_hz, q) in enumerate(bands):
-            a = 10.0 ** (gain_db / 40.0)
-            w0 = two_pi_over_fs * min(freq_hz, f_max)
-            cw = math.cos(w0)
-            alpha = math.sin(w0) / (2.0 * q)
-            if k == 0 or k == 4:
-                sa = 2.0 * math.sqrt(a) * alpha
-                ap1, am1 = a + 1.0, a - 1.0
-                if k == 0:
-                    b0, b1, b2 = a * (ap1 - am1 * cw + sa), 2.0 * a * (am1 - ap1 * cw), a * (ap1 - am1 * cw - sa)
-                    a0, a1, a2 = ap1 + am1 * cw + sa, -2.0 * (am1 + ap1 * cw), ap1 + am1 * cw - sa
-                else:
-                    b0, b1, b2 = a * (ap1 + am1 * cw + sa), -2.0 * a * (am1 + ap1 * cw), a * (ap1 + am1 * cw - sa)
-                    a0, a1, a2 = ap1 - am1 * cw + sa, 2.0 * (am1 - ap1 * cw), ap1 - am1 * cw - sa
-            else:
-                b0, b1, b2 = 1.0 + alpha * a, -2.0 * cw, 1.0 - alpha * a
-                a0, a1, a2 = 1.0 + alpha / a, -2.0 * cw, 1.0 - alpha / a
+    for v in values.tolist():
+        for band in BANDS:
+            a = 10.0 ** (v[band.gain_col] / 40.0)
+            w0 = two_pi_over_fs * min(v[band.freq_col], f_max)
+            q = v[band.q_col] if band.q_col is not None else SHELF_Q
+            b0, b1, b2, a0, a1, a2 = rbj_coefficients(band.kind, a, math.cos(w0), math.sin(w0) / (2.0 * q), math.sqrt(a))
             rows.append((b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0))
-    return np.array(rows, dtype=np.float64)
+    return np.array(rows, dtype=np.float64).reshape(-1, 6)
 
 
-def _design_params(vectors: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Design ``vectors`` (n_eq, 13) in SAFE order -> sos (n_eq * 5, 6)."""
-    if vectors.shape[0] <= 4:
-        return _design_scalar(vectors, sample_rate)
-    return _design_vectorised(vectors, sample_rate)
-
-
-def _design_vectorised(vectors: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Vectorised design, for many EQs at once."""
-    n_eq = vectors.shape[0]
-    # Columns per band: gain, freq, Q; shelves take the fixed Q.
-    gain_db = vectors[:, [0, 2, 5, 8, 11]]  # (n_eq, 5)
-    freq_hz = vectors[:, [1, 3, 6, 9, 12]]
-    q = np.concatenate(
-        [np.full((n_eq, 1), SHELF_Q), vectors[:, [4, 7, 10]], np.full((n_eq, 1), SHELF_Q)], axis=1
-    )
-    freq_hz = np.minimum(freq_hz, NYQUIST_FRACTION * sample_rate / 2.0)
+def _design_arrays(values: np.ndarray, sample_rate: float) -> np.ndarray:
+    gain_db, freq_hz, q = band_values(values)  # (n, 5) each
     a = 10.0 ** (gain_db / 40.0)
-    w0 = 2.0 * np.pi * freq_hz / sample_rate
+    w0 = 2.0 * np.pi * np.minimum(freq_hz, NYQUIST_FRACTION * sample_rate / 2.0) / sample_rate
     cos_w0 = np.cos(w0)
     alpha = np.sin(w0) / (2.0 * q)
-    sqrt_a_alpha = 2.0 * np.sqrt(a) * alpha
-
-    sos = np.empty((n_eq, 5, 6), dtype=np.float64)
-    # Peaks (bands 1-3).
-    ap, cp, alp = a[:, 1:4], cos_w0[:, 1:4], alpha[:, 1:4]
-    sos[:, 1:4, 0] = 1.0 + alp * ap
-    sos[:, 1:4, 1] = -2.0 * cp
-    sos[:, 1:4, 2] = 1.0 - alp * ap
-    sos[:, 1:4, 3] = 1.0 + alp / ap
-    sos[:, 1:4, 4] = -2.0 * cp
-    sos[:, 1:4, 5] = 1.0 - alp / ap
-    # Low shelf (band 0).
-    al, cl, sl = a[:, 0], cos_w0[:, 0], sqrt_a_alpha[:, 0]
-    sos[:, 0, 0] = al * ((al + 1) - (al - 1) * cl + sl)
-    sos[:, 0, 1] = 2 * al * ((al - 1) - (al + 1) * cl)
-    sos[:, 0, 2] = al * ((al + 1) - (al - 1) * cl - sl)
-    sos[:, 0, 3] = (al + 1) + (al - 1) * cl + sl
-    sos[:, 0, 4] = -2 * ((al - 1) + (al + 1) * cl)
-    sos[:, 0, 5] = (al + 1) + (al - 1) * cl - sl
-    # High shelf (band 4).
-    ah, ch, sh = a[:, 4], cos_w0[:, 4], sqrt_a_alpha[:, 4]
-    sos[:, 4, 0] = ah * ((ah + 1) + (ah - 1) * ch + sh)
-    sos[:, 4, 1] = -2 * ah * ((ah - 1) + (ah + 1) * ch)
-    sos[:, 4, 2] = ah * ((ah + 1) + (ah - 1) * ch - sh)
-    sos[:, 4, 3] = (ah + 1) - (ah - 1) * ch + sh
-    sos[:, 4, 4] = 2 * ((ah - 1) - (ah + 1) * ch)
-    sos[:, 4, 5] = (ah + 1) - (ah - 1) * ch - sh
+    sqrt_a = np.sqrt(a)
+    sos = np.empty(values.shape[:1] + (N_BANDS, 6), dtype=np.float64)
+    for kind, cols in _kind_groups(_BAND_KINDS):
+        coeffs = rbj_coefficients(kind, a[:, cols], cos_w0[:, cols], alpha[:, cols], sqrt_a[:, cols])
+        sos[:, cols, :] = np.stack(coeffs, axis=-1)
     sos /= sos[:, :, 3:4]  # normalise a0 = 1
-    return sos.reshape(n_eq * 5, 6)
+    return sos.reshape(-1, 6)
+
+
+def _kind_groups(kinds: Sequence[str]) -> list[tuple[str, slice]]:
+    """Runs of equal kinds as slices: ("low_shelf", 0:1), ("peak", 1:4), ("high_shelf", 4:5)."""
+    groups: list[tuple[str, slice]] = []
+    start = 0
+    for i in range(1, len(kinds) + 1):
+        if i == len(kinds) or kinds[i] != kinds[start]:
+            groups.append((kinds[start], slice(start, i)))
+            start = i
+    return groups
+
+
+def design_sos_batch(values: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Second-order sections of many EQs given as physical 13-vectors (no range checks).
+
+    Parameters
+    ----------
+    values : ndarray [shape=(n_eq, 13)]
+        Physical values in SAFE order.
+    sample_rate : float >= 1000
+
+    Returns
+    -------
+    sos : ndarray [shape=(5 * n_eq, 6)]
+        Five sections per EQ in :data:`semeq.params.BANDS` order, scipy's layout.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != N_PARAMS:
+        raise ParameterError(f"values must have shape (n_eq, {N_PARAMS}), got {values.shape}")
+    sample_rate = float(sample_rate)
+    if values.shape[0] <= _SCALAR_MAX_EQS:
+        return _design_floats(values, sample_rate)
+    return _design_arrays(values, sample_rate)
 
 
 def design_sos(eq: EQLike, sample_rate: float) -> np.ndarray:
@@ -153,12 +192,132 @@ def design_sos(eq: EQLike, sample_rate: float) -> np.ndarray:
     """
     sample_rate = _check_sample_rate(sample_rate)
     cascade = _as_cascade(eq)
-    vectors = np.stack([p.to_vector() for p in cascade])  # (n_eq, 13)
-    return _design_params(vectors, sample_rate)
+    return design_sos_batch(np.stack([p.to_vector() for p in cascade]), sample_rate)
+
+
+def closed_form_response_db(xp: Any, kinds: Sequence[str], gain_db: Any, freq_hz: Any, q: Any, freqs_hz: Any,
+                            sample_rate: float) -> Any:
+    """Summed dB magnitude of RBJ sections, written once for numpy and torch.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy`` or ``torch`` (anything with ``sin``, ``cos``, ``log``, ``exp``, ``where``).
+    kinds : sequence of {"low_shelf", "peak", "high_shelf"}
+        Kind of each band (runs of equal kinds are evaluated together).
+    gain_db, freq_hz, q : array [shape=(..., n_bands)]
+        Per-band values; centre frequencies above ``NYQUIST_FRACTION * sample_rate / 2`` are
+        clamped as :func:`design_sos` clamps them.
+    freqs_hz : array [shape=(n_freqs,)]
+        Evaluation frequencies, same array type and dtype as the rest.
+    sample_rate : float
+
+    Returns
+    -------
+    response_db : array [shape=(..., n_freqs)]
+        The sum of the bands' dB responses.
+
+    Notes
+    -----
+    With ``s = sin^2(w0/2)``, ``p = sin^2(w/2)``, ``A = 10^(gain/40)`` and the cookbook's
+    ``alpha = sin(w0) / (2 Q)``, the RBJ sections have
+
+    - peak: ``|H|^2 = ((s-p)^2 + A^2 alpha^2 p(1-p)) / ((s-p)^2 + alpha^2/A^2 p(1-p))``
+    - low shelf: ``|H|^2 = A^2 ((A s(1-p) - p(1-s))^2 + A alpha^2 p(1-p)) / ((s(1-p) - A p(1-s))^2 + A alpha^2 p(1-p))``
+    - high shelf: the low shelf with ``s -> 1-s`` and ``p -> 1-p`` (``z -> -z``),
+
+    obtained from the cookbook's ``phi = sin^2(w/2)`` form of the biquad magnitude by summing
+    the coefficients analytically. ``s - p = s (1-p) - (1-s) p`` cancels near the centre, but
+    there the ``alpha^2`` terms dominate, so float32 stays within 1e-3 dB of float64
+    (tests/test_response.py). The bands' power ratios are multiplied and the log taken once.
+    """
+    ratio = None
+    gain_term_db = 0.0
+    for kind, cols in _kind_groups(kinds):
+        band_ratio, band_gain_db = band_power_ratios(xp, kind, gain_db[..., cols], freq_hz[..., cols], q[..., cols],
+                                                     freqs_hz, sample_rate)
+        band_ratio = band_ratio.prod(-2) if band_ratio.shape[-2] > 1 else band_ratio[..., 0, :]
+        ratio = band_ratio if ratio is None else ratio * band_ratio
+        gain_term_db = gain_term_db + band_gain_db.sum(-1)[..., None]
+    return DB_PER_NEPER2 * xp.log(ratio) + gain_term_db
+
+
+DB_PER_NEPER2 = 10.0 / math.log(10.0)
+"""``10 log10(x) = DB_PER_NEPER2 * ln(x)``."""
+
+
+def band_power_ratios(xp: Any, kind: str, gain_db: Any, freq_hz: Any, q: Any, freqs_hz: Any,
+                      sample_rate: float) -> tuple[Any, Any]:
+    """The squared magnitude of bands of one kind, split as ``|H|^2 = ratio * 10^(gain_term_db / 10)``.
+
+    The building block of :func:`closed_form_response_db` (which multiplies the ratios and
+    takes one log); exposed so a fit can re-evaluate one band at a time.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy`` or ``torch``.
+    kind : {"low_shelf", "peak", "high_shelf"}
+    gain_db, freq_hz, q : array [shape=(..., k)]
+    freqs_hz : array [shape=(n_freqs,)]
+    sample_rate : float
+
+    Returns
+    -------
+    ratio : array [shape=(..., k, n_freqs)]
+        Positive power ratios (for a shelf without its constant ``A^2``).
+    gain_term_db : array [shape=(..., k)] or float
+        The shelves' ``A^2`` in dB (half their gain); 0 for peaks.
+    """
+    f_max = NYQUIST_FRACTION * sample_rate / 2.0
+    half_w = (math.pi / sample_rate) * freqs_hz  # (F,)
+    sin_hw, cos_hw = xp.sin(half_w), xp.cos(half_w)
+    p = sin_hw * sin_hw  # sin^2(w/2)
+    p1 = cos_hw * cos_hw  # 1 - p
+    pp = p * p1
+    ln10_40 = math.log(10.0) / 40.0
+    g = gain_db[..., None]  # (..., k, 1)
+    f0 = freq_hz[..., None]
+    half_w0 = (math.pi / sample_rate) * xp.where(f0 > f_max, f_max, f0)
+    sin_hw0, cos_hw0 = xp.sin(half_w0), xp.cos(half_w0)
+    s, s1 = sin_hw0 * sin_hw0, cos_hw0 * cos_hw0
+    alpha2 = (sin_hw0 * cos_hw0 / q[..., None]) ** 2  # (sin(w0) / 2Q)^2
+    al2pp = alpha2 * pp  # (..., k, F)
+    if kind == "peak":
+        a2 = xp.exp((2.0 * ln10_40) * g)
+        diff = s * p1 - s1 * p  # s - p; near s = p the alpha term dominates, so no precision is lost
+        d2 = diff * diff
+        return (d2 + a2 * al2pp) / (d2 + al2pp / a2), 0.0 * gain_db
+    a = xp.exp(ln10_40 * g)
+    if kind == "high_shelf":  # z -> -z
+        s, s1, p, p1 = s1, s, p1, p
+    a_al2pp = a * al2pp
+    ratio = ((a * s * p1 - p * s1) ** 2 + a_al2pp) / ((s * p1 - a * p * s1) ** 2 + a_al2pp)
+    return ratio, 0.5 * gain_db
+
+
+def response_db_batch(values: np.ndarray, freqs_hz: np.ndarray, sample_rate: float = 44100.0) -> np.ndarray:
+    """dB responses of many EQs at once (no range checks; for internal batch work).
+
+    Parameters
+    ----------
+    values : ndarray [shape=(n, 13)]
+        Physical values in SAFE order.
+    freqs_hz : ndarray [shape=(n_freqs,)]
+    sample_rate : float
+
+    Returns
+    -------
+    response_db : ndarray [shape=(n, n_freqs)]
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    gain_db, freq_hz, q = band_values(values)
+    return closed_form_response_db(np, _BAND_KINDS, gain_db, freq_hz, q, np.asarray(freqs_hz, dtype=np.float64),
+                                   float(sample_rate))
 
 
 def sos_response_db(sos: np.ndarray, freqs_hz: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Magnitude response in dB of second-order sections at arbitrary frequencies."""
+    """Magnitude response in dB of any second-order sections at arbitrary frequencies (complex evaluation)."""
     freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
     z_inv = np.exp(-2j * np.pi * freqs_hz / float(sample_rate))  # (n_freqs,)
     z_powers = np.stack([np.ones_like(z_inv), z_inv, z_inv * z_inv])  # (3, n_freqs)
@@ -183,6 +342,7 @@ def eq_response(eq: EQLike, freqs_hz: Sequence[float] | np.ndarray, sample_rate:
     Returns
     -------
     response_db : ndarray [shape=(n,)]
+        The closed form of :func:`closed_form_response_db`, summed over the cascade.
 
     Examples
     --------
@@ -193,4 +353,6 @@ def eq_response(eq: EQLike, freqs_hz: Sequence[float] | np.ndarray, sample_rate:
     freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
     if freqs_hz.ndim != 1 or not np.all(np.isfinite(freqs_hz)):
         raise ParameterError("freqs_hz must be a 1-D array of finite frequencies")
-    return sos_response_db(design_sos(eq, sample_rate), freqs_hz, sample_rate)
+    sample_rate = _check_sample_rate(sample_rate)
+    cascade = _as_cascade(eq)
+    return response_db_batch(np.stack([p.to_vector() for p in cascade]), freqs_hz, sample_rate).sum(axis=0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import sosfilt
 
 from ..errors import ParameterError
 from .biquad import EQLike, design_sos
@@ -53,6 +52,8 @@ def apply_eq(audio: np.ndarray, sample_rate: float, eq: EQLike) -> np.ndarray:
     >>> np.array_equal(apply_eq(x, 44100, EQParams.flat()), x)
     True
     """
+    from scipy.signal import sosfilt  # slow to import: only where filtering happens
+
     audio = check_audio(audio)
     sos = design_sos(eq, sample_rate)
     return sosfilt(sos, audio, axis=-1)

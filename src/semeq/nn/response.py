@@ -1,39 +1,34 @@
-"""Differentiable magnitude response of the SAFE 5-band EQ in torch.
+"""Differentiable magnitude response of the SAFE 5-band EQ in torch (training only).
 
-The same RBJ cookbook sections as :mod:`semeq.dsp.biquad`, written with torch so that a loss
-on the dB response can be back-propagated to the 13 parameters (or to a network producing
-them). Closed forms without cancellation keep float32 (what training uses) within 3e-4 dB
-of :func:`semeq.dsp.eq_response`; float64 within about 1e-9 dB (tests/test_response.py).
-
-Notes
------
-R. Bristow-Johnson, "Cookbook formulae for audio EQ biquad filter coefficients", with the
-magnitude written in terms of ``phi = sin^2(w/2)`` as the cookbook suggests.
+The torch twin of :func:`semeq.dsp.biquad.response_db_batch`: it reads the band layout from
+:data:`semeq.params.BANDS` and evaluates the one closed form,
+:func:`semeq.dsp.biquad.closed_form_response_db`, with torch as its array namespace, so a loss on
+the dB response can be back-propagated to the 13 parameters (or to a network producing them).
+Float32 (what training uses) stays within 1e-3 dB of :func:`semeq.dsp.eq_response` and float64
+within 1e-6 dB (tests/test_response.py).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from ..dsp.biquad import NYQUIST_FRACTION
+from ..dsp.biquad import closed_form_response_db
 from ..errors import ParameterError
-from ..params import PARAMETERS, SHELF_Q
+from ..params import BANDS, N_PARAMS, SHELF_Q, UNIT_HIGHS, UNIT_LOWS, PARAMETERS
 
 __all__ = ["eq_response_db", "unit_to_physical", "physical_to_unit", "EQResponse"]
 
-_GAIN_COLS = [0, 2, 5, 8, 11]
-_FREQ_COLS = [1, 3, 6, 9, 12]
-_Q_COLS = [4, 7, 10]
-_LOG_LOW = torch.tensor([math.log(s.low) if s.scale == "log" else s.low for s in PARAMETERS], dtype=torch.float64)
-_LOG_HIGH = torch.tensor([math.log(s.high) if s.scale == "log" else s.high for s in PARAMETERS], dtype=torch.float64)
+_BAND_KINDS = tuple(b.kind for b in BANDS)
+_GAIN_COLS = [b.gain_col for b in BANDS]
+_FREQ_COLS = [b.freq_col for b in BANDS]
 _IS_LOG = torch.tensor([s.scale == "log" for s in PARAMETERS])
+_UNIT_LOW = torch.as_tensor(UNIT_LOWS.copy())
+_UNIT_HIGH = torch.as_tensor(UNIT_HIGHS.copy())
 
 
 def unit_to_physical(x_unit: torch.Tensor) -> torch.Tensor:
-    """Map normalised parameters to physical units, as :meth:`semeq.params.ParamSpec.from_unit`.
+    """Map normalised parameters to physical units: :func:`semeq.params.values_from_unit` in torch.
 
     Parameters
     ----------
@@ -45,16 +40,16 @@ def unit_to_physical(x_unit: torch.Tensor) -> torch.Tensor:
     params : Tensor [shape=(..., 13)]
         Gains in dB, frequencies in Hz, Q; same dtype as ``x_unit``.
     """
-    low = _LOG_LOW.to(x_unit)
-    high = _LOG_HIGH.to(x_unit)
+    low = _UNIT_LOW.to(x_unit)
+    high = _UNIT_HIGH.to(x_unit)
     lin = low + x_unit * (high - low)
     return torch.where(_IS_LOG.to(x_unit.device), torch.exp(lin), lin)
 
 
 def physical_to_unit(params: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`unit_to_physical`. ``params`` [shape=(..., 13)] -> [0, 1] values."""
-    low = _LOG_LOW.to(params)
-    high = _LOG_HIGH.to(params)
+    low = _UNIT_LOW.to(params)
+    high = _UNIT_HIGH.to(params)
     is_log = _IS_LOG.to(params.device)
     val = torch.where(is_log, torch.log(torch.where(is_log, params, torch.ones_like(params))), params)
     return (val - low) / (high - low)
@@ -66,9 +61,7 @@ def eq_response_db(params: torch.Tensor, freqs_hz: torch.Tensor | np.ndarray, sa
     Parameters
     ----------
     params : Tensor [shape=(batch, 13)]
-        Physical values in SAFE order (gain dB, freq Hz, Q), float32 or float64. The closed
-        forms below have no cancellation, so float32 matches :func:`semeq.dsp.eq_response`
-        within 3e-4 dB (8-96 kHz) and float64 to about 1e-9 dB.
+        Physical values in SAFE order (gain dB, freq Hz, Q), float32 or float64.
     freqs_hz : Tensor or ndarray [shape=(n_freqs,)]
         Evaluation frequencies in Hz, in [0, sample_rate / 2].
     sample_rate : float
@@ -82,15 +75,7 @@ def eq_response_db(params: torch.Tensor, freqs_hz: torch.Tensor | np.ndarray, sa
 
     Notes
     -----
-    With ``s = sin^2(w0/2)``, ``p = sin^2(w/2)``, ``A = 10^(gain/40)`` and the cookbook's
-    ``alpha = sin(w0) / (2 Q)``, the RBJ sections have
-
-    - peak: ``|H|^2 = ((s-p)^2 + A^2 alpha^2 p(1-p)) / ((s-p)^2 + alpha^2/A^2 p(1-p))``
-    - low shelf: ``|H|^2 = A^2 ((A s(1-p) - p(1-s))^2 + A alpha^2 p(1-p)) / ((s(1-p) - A p(1-s))^2 + A alpha^2 p(1-p))``
-    - high shelf: the low shelf with ``s -> 1-s`` and ``p -> 1-p`` (``z -> -z``),
-
-    obtained from the cookbook's ``phi = sin^2(w/2)`` form of the biquad magnitude by summing
-    the coefficients analytically. ``s - p`` is computed as ``sin((w0-w)/2) sin((w0+w)/2)``.
+    The closed form and its derivation are in :func:`semeq.dsp.biquad.closed_form_response_db`.
 
     Examples
     --------
@@ -98,44 +83,13 @@ def eq_response_db(params: torch.Tensor, freqs_hz: torch.Tensor | np.ndarray, sa
     >>> round(float(eq_response_db(p, torch.tensor([1000.0]))[0, 0]), 6)
     6.0
     """
-    if params.ndim != 2 or params.shape[-1] != 13:
-        raise ParameterError(f"params must have shape (batch, 13), got {tuple(params.shape)}")
-    dtype = params.dtype
-    freqs = torch.as_tensor(freqs_hz, dtype=dtype, device=params.device).reshape(1, 1, -1)  # (1, 1, F)
-    half_w = math.pi * freqs / float(sample_rate)
-    sin_hw, cos_hw = torch.sin(half_w), torch.cos(half_w)
-    p = sin_hw * sin_hw  # sin^2(w/2)
-    p1 = cos_hw * cos_hw  # 1 - p
-    pp = p * p1  # p (1 - p)
-
-    gain_db = params[:, _GAIN_COLS].unsqueeze(-1)  # (B, 5, 1)
-    freq_hz = torch.clamp(params[:, _FREQ_COLS], max=NYQUIST_FRACTION * sample_rate / 2.0).unsqueeze(-1)
-    shelf_q = torch.full_like(params[:, :1], SHELF_Q)
-    q = torch.cat([shelf_q, params[:, _Q_COLS], shelf_q], dim=1).unsqueeze(-1)  # (B, 5, 1)
-    ln10_40 = math.log(10.0) / 40.0
-    half_w0 = math.pi * freq_hz / float(sample_rate)
-    sin_hw0, cos_hw0 = torch.sin(half_w0), torch.cos(half_w0)
-    s, s1 = sin_hw0 * sin_hw0, cos_hw0 * cos_hw0
-    alpha2 = (2.0 * sin_hw0 * cos_hw0 / (2.0 * q)) ** 2  # alpha^2, sin(w0) = 2 sin cos
-
-    # Peaks, bands 1-3: A^2 = 10^(g/20).
-    a2 = torch.exp(2.0 * ln10_40 * gain_db[:, 1:4])
-    diff = torch.sin(half_w0[:, 1:4] - half_w) * torch.sin(half_w0[:, 1:4] + half_w)  # s - p, (B, 3, F)
-    d2 = diff * diff
-    al2pp = alpha2[:, 1:4] * pp
-    peaks_db = (10.0 / math.log(10.0)) * (torch.log(d2 + a2 * al2pp) - torch.log(d2 + al2pp / a2))
-
-    def shelf_db(a_s, s_, s1_, p_, p1_, al2):
-        # Low-shelf closed form; the high shelf calls it with s, p swapped for 1-s, 1-p.
-        num = (a_s * s_ * p1_ - p_ * s1_) ** 2 + a_s * al2 * pp
-        den = (s_ * p1_ - a_s * p_ * s1_) ** 2 + a_s * al2 * pp
-        return (10.0 / math.log(10.0)) * (2.0 * torch.log(a_s) + torch.log(num) - torch.log(den))
-
-    a_low = torch.exp(ln10_40 * gain_db[:, :1])
-    a_high = torch.exp(ln10_40 * gain_db[:, 4:])
-    low_db = shelf_db(a_low, s[:, :1], s1[:, :1], p, p1, alpha2[:, :1])
-    high_db = shelf_db(a_high, s1[:, 4:], s[:, 4:], p1, p, alpha2[:, 4:])
-    return low_db.sum(dim=1) + peaks_db.sum(dim=1) + high_db.sum(dim=1)
+    if params.ndim != 2 or params.shape[-1] != N_PARAMS:
+        raise ParameterError(f"params must have shape (batch, {N_PARAMS}), got {tuple(params.shape)}")
+    freqs = torch.as_tensor(freqs_hz, dtype=params.dtype, device=params.device).reshape(-1)
+    shelf_q = torch.full_like(params[:, 0], SHELF_Q)
+    q = torch.stack([params[:, b.q_col] if b.q_col is not None else shelf_q for b in BANDS], dim=1)  # (B, 5)
+    return closed_form_response_db(torch, _BAND_KINDS, params[:, _GAIN_COLS], params[:, _FREQ_COLS], q, freqs,
+                                   float(sample_rate))
 
 
 class EQResponse(torch.nn.Module):
