@@ -56,6 +56,7 @@ __all__ = [
     "welch_psd",
     "psd_to_grid_db",
     "normalise_db",
+    "long_term_psd",
     "long_term_spectrum_db",
     "compute_reference",
     "reference_spectrum_db",
@@ -168,7 +169,7 @@ def active_frames(audio: np.ndarray) -> np.ndarray:
     return frontend.activity_mask(acc.band_power())
 
 
-def _analyse(audio: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray] | None:
+def long_term_psd(audio: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray] | None:
     """One pass over the audio: (freqs_hz, psd) of the prepared audio, or None without usable energy."""
     prepared = prepare_audio(audio, sample_rate)
     acc = frontend.SpectrumAccumulator(prepared.shape[0])
@@ -204,7 +205,7 @@ def long_term_spectrum_db(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     >>> bool(np.abs(s[_NORM_MASK]).max() < 1.0)  # white noise is flat per Hz
     True
     """
-    psd = _analyse(audio, sample_rate)
+    psd = long_term_psd(audio, sample_rate)
     if psd is None:
         return np.zeros(GRID_FREQS_HZ.size)
     return normalise_db(psd_to_grid_db(*psd))
@@ -261,7 +262,7 @@ def balance_db(audio: np.ndarray, sample_rate: float, reference_db: np.ndarray |
     balance_db : ndarray [shape=(60,)]
         Zero for a recording at the reference balance and for one without usable energy.
     """
-    psd = _analyse(audio, sample_rate)
+    psd = long_term_psd(audio, sample_rate)
     if psd is None:
         return np.zeros(GRID_FREQS_HZ.size)
     reference_db = reference_spectrum_db() if reference_db is None else np.asarray(reference_db, dtype=np.float64)

@@ -54,13 +54,10 @@ import numpy as np
 from .analysis import (
     ANALYSIS_SAMPLE_RATE,
     GRID_FREQS_HZ,
-    MIN_ACTIVE_FRAMES,
     NORM_BAND_HZ,
     SMOOTHING_OCTAVES,
-    active_frames,
-    prepare_audio,
+    long_term_psd,
     psd_to_grid_db,
-    welch_psd,
 )
 from .errors import DataError, ParameterError
 
@@ -203,11 +200,8 @@ def measure(audio: np.ndarray, sample_rate: float) -> Measurement | None:
     -------
     Measurement or None
     """
-    prepared = prepare_audio(audio, sample_rate)
-    if int(active_frames(prepared).sum()) < MIN_ACTIVE_FRAMES:
-        return None
-    freqs_hz, psd = welch_psd(prepared)
-    return measure_psd(freqs_hz, psd, sample_rate)
+    psd = long_term_psd(audio, sample_rate)
+    return None if psd is None else measure_psd(*psd, sample_rate)
 
 
 @dataclass(frozen=True, kw_only=True)
