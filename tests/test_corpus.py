@@ -228,8 +228,8 @@ class _FakeApt:
     def update(self) -> None:  # pragma: no cover - lists are present
         raise AssertionError("no apt-get update expected")
 
-    def candidate_version(self, name):
-        return self.trees[name][0] if name in self.trees else None
+    def candidate_versions(self, names):
+        return {n: self.trees[n][0] for n in names if n in self.trees}
 
     def download(self, name, version, dest_dir):
         self.downloads.append(f"{name}={version}")
@@ -402,3 +402,13 @@ def test_percentile_corridor_ignores_tracks_without_the_band():
     np.testing.assert_allclose(corridor[:, 0], np.percentile(np.arange(20.0), (10, 50, 90)))
     np.testing.assert_allclose(corridor[:, 2], np.percentile(np.arange(10.0), (10, 50, 90)))
     assert np.isnan(percentile_corridor(spectra, (50,), min_tracks=11)[0, 2])
+
+
+@pytest.mark.parametrize("third_clause, expected", [("", "BSD-2-clause"),
+                                                   ("3. Neither the name of the author may be used", "BSD-3-clause")])
+def test_bsd_licence_text_is_recognised(third_clause, expected):
+    text = ("Copyright: 2002 Kenta Cho. All rights reserved.\nLicense:\n Redistribution and use in source and binary "
+            "forms, with or without modification, are permitted provided that the following conditions are met:\n"
+            " 1. Redistributions of source code must retain the above copyright notice.\n"
+            f" 2. Redistributions in binary form must reproduce the above copyright notice.\n {third_clause}\n")
+    assert recognise_license(text) == expected

@@ -63,6 +63,8 @@ def run_build(args: argparse.Namespace) -> int:
             raise ParameterError(f"not a curated package: {', '.join(unknown)} (see 'semeq corpus build --list')")
         specs = tuple(known[n] for n in args.package)
     cache, manifest = _paths(args)
+    if not args.manifest and not (manifest.parent.parent / "pyproject.toml").is_file():
+        raise ParameterError("not run from a source checkout: say where the manifest goes with --manifest PATH")
     logging.basicConfig(level=logging.INFO, format="semeq: %(message)s", stream=sys.stderr)
     summary = build_corpus(cache, manifest, packages=specs, progress=not args.no_progress)
     print(summary.format())

@@ -92,11 +92,16 @@ class BuildSummary:
 class AptClient:
     """The three apt/dpkg calls the builder makes; a test replaces them with a fake."""
 
-    def candidate_version(self, name: str) -> str | None:
-        """The version ``apt-get download NAME`` would fetch, or None when apt does not know it."""
-        out = self._run(["apt-cache", "show", "--no-all-versions", name], check=False)
-        m = re.search(r"^Version:\s*(\S+)", out, flags=re.M)
-        return m.group(1) if m else None
+    def candidate_versions(self, names: Sequence[str]) -> dict[str, str]:
+        """The version ``apt-get download NAME`` would fetch, per name apt knows (one apt-cache call)."""
+        out = self._run(["apt-cache", "show", "--no-all-versions", *names], check=False)
+        versions: dict[str, str] = {}
+        for stanza in out.split("\n\n"):
+            name = re.search(r"^Package:\s*(\S+)", stanza, flags=re.M)
+            version = re.search(r"^Version:\s*(\S+)", stanza, flags=re.M)
+            if name and version:
+                versions.setdefault(name.group(1), version.group(1))
+        return versions
 
     def has_lists(self) -> bool:
         lists = Path("/var/lib/apt/lists")
@@ -304,11 +309,10 @@ def _fetch_package(spec: PackageSpec, version: str, cache_dir: Path, apt: AptCli
             dest = cache_dir / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), dest)
-            lic = spec.license or (license_for_path(copyright_text, source_path) if copyright_text else "unknown")
             files.append({
                 "source_path": source_path, "cache_path": rel, "sha256": _sha256(dest), "size": dest.stat().st_size,
                 "duration_s": probe.duration_s, "sample_rate": probe.sample_rate, "channels": probe.channels,
-                "codec": probe.codec, "license": lic,
+                "codec": probe.codec,
             })
         deb.unlink(missing_ok=True)
     finally:
@@ -370,10 +374,11 @@ def build_corpus(
 
     summary = BuildSummary(tracks=[], skipped=[], manifest_path=manifest_path, cache_dir=cache_dir)
     states: list[tuple[PackageSpec, dict]] = []
+    versions = apt.candidate_versions([s.name for s in specs])
     bar = tqdm(specs, desc="corpus", unit="pkg", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     for spec in bar:
         bar.set_postfix_str(spec.name)
-        version = apt.candidate_version(spec.name)
+        version = versions.get(spec.name)
         if version is None:
             summary.skipped.append(Skipped(spec.name, "", "package not in the apt lists"))
             continue
@@ -410,12 +415,18 @@ def build_corpus(
         hours[spec.name] += f["duration_s"] / 3600.0
     split_of = assign_splits(dict(hours), pinned={s.name: s.split for s, _ in states if s.split})
     ids: Counter = Counter()
+    copyright_text: dict[str, str] = {}
+    for spec, state in states:  # licences are read at each build, so a better parser needs no download
+        path = cache_dir / state["copyright_path"] if state.get("copyright_path") else None
+        copyright_text[spec.name] = path.read_text(encoding="utf-8", errors="replace") if path else ""
     for spec, state, f in rows:
+        text = copyright_text[spec.name]
+        licence = spec.license or (license_for_path(text, f["source_path"]) if text else "unknown")
         base = f"{spec.name}/{_slug(Path(f['source_path'].split('::')[-1]).stem)}"
         ids[base] += 1
         track_id = base if ids[base] == 1 else f"{base}-{ids[base]}"
         summary.tracks.append(Track(
-            track_id=track_id, package=spec.name, version=state["version"], license=f["license"],
+            track_id=track_id, package=spec.name, version=state["version"], license=licence,
             source_path=f["source_path"], cache_path=f["cache_path"], sha256=f["sha256"],
             duration_s=float(f["duration_s"]), sample_rate=int(f["sample_rate"]), channels=int(f["channels"]),
             codec=f["codec"], split=split_of[spec.name],

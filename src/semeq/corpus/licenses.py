@@ -33,6 +33,8 @@ _KNOWN: tuple[tuple[str, str], ...] = (
     (r"\bArtistic\b", "Artistic"),
     (r"\bExpat\b|\bMIT\b|Permission is hereby granted, free of charge, to any person", "Expat"),
     (r"\bBSD[- ](\d)[- ]clause", "BSD-{0}-clause"),
+    (r"Redistribution and use in source and binary forms.{0,1200}?Neither the name", "BSD-3-clause"),
+    (r"Redistribution and use in source and binary forms", "BSD-2-clause"),
     (r"\bzlib\b", "Zlib"),
     (r"public\s*domain", "public-domain"),
 )
