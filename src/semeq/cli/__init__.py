@@ -21,7 +21,7 @@ __all__ = ["main", "build_parser"]
 _TRAIN_EXTRA = ("torch", "onnx")
 
 # Command modules, in the order ``semeq --help`` lists them.
-_COMMAND_MODULES = ("demo", "apply", "analyze", "stream", "describe", "terms", "eq", "reference", "train")
+_COMMAND_MODULES = ("demo", "apply", "analyze", "stream", "describe", "terms", "eq", "reference", "corpus", "train")
 
 
 class _Parser(argparse.ArgumentParser):
