@@ -261,6 +261,7 @@ class SemanticEQ:
         self.reference = reference
         self._audio_encoder = audio_encoder
         self._word_curves: dict[str, np.ndarray] | None = None
+        self._stream_start: EQParams | None = None  # the streaming engine's previous fit (a warm start)
 
     @property
     def audio_encoder(self) -> "AudioEncoder":
@@ -447,29 +448,40 @@ class SemanticEQ:
         band = (GRID_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (GRID_FREQS_HZ <= PROFILE_BAND_HZ[1])
         return float(np.sqrt(np.mean(np.asarray(grid_curve_db)[band] ** 2)))
 
-    def realise(self, designed_db: np.ndarray, balance: "Balance", sample_rate: float) -> "FitResult":
+    def realise(self, designed_db: np.ndarray, balance: "Balance", sample_rate: float, *,
+                start: EQParams | None = None) -> "FitResult":
         """Fit one 5-band SAFE EQ to a designed change; its error is measured over the held band.
 
-        Above the held band the target is brought to 0 dB over a third of an octave and held
-        there (:func:`semeq.semantics.taper_above`), so the EQ does not boost where the
-        recording holds nothing.
+        Between the analysed band and the content's cut-off (bands the recording holds but too
+        few reference tracks do) the change keeps its last value; above the cut-off the target
+        is brought to 0 dB over a third of an octave and held there
+        (:func:`semeq.semantics.taper_above`), so the EQ does not boost where the recording
+        holds nothing. ``start`` warm-starts the fit (the streaming engine's previous EQ).
         """
         from .analysis import GRID_FREQS_HZ
         from .fitting import FitResult, eq_response_single, fit_eq
         from .semantics import taper_above
 
-        held = balance.held
+        from .reference import held_mask
+
+        held = balance.held  # analysed: held by the recording and covered by the reference
+        content = held_mask(balance.cutoff_hz)
+        extended = np.array(designed_db, dtype=np.float64)
+        if held.any():  # between the analysed band and the content's cut the change holds its last value
+            last = int(np.flatnonzero(held)[-1])
+            extended[last + 1:] = np.where(content[last + 1:], extended[last], 0.0)
         points = GRID_FREQS_HZ < _FIT_EDGE * float(sample_rate)
-        target = taper_above(designed_db, held)[points]
+        target = taper_above(extended, content | held)[points]
         freqs = GRID_FREQS_HZ[points]
-        fitted = fit_eq(target, freqs, sample_rate=float(sample_rate))
+        fitted = fit_eq(target, freqs, sample_rate=float(sample_rate), start=start)
         err = (eq_response_single(fitted.params, freqs, float(sample_rate)) - target)[held[points]]
         return FitResult(params=fitted.params, rms_error_db=float(np.sqrt(np.mean(err**2))),
                          mae_db=float(np.mean(np.abs(err))), max_error_db=float(np.max(np.abs(err))))
 
     def design_from_measurement(self, measurement: "Measurement", sample_rate: float, target: str, intensity: float, *,
                                 mode: str = "toward", blend: str | None = None, alpha: float = 0.0,
-                                reference_audio: tuple[np.ndarray, float] | None = None, fit: bool = True) -> AdaptiveEQ:
+                                reference_audio: tuple[np.ndarray, float] | None = None, fit: bool = True,
+                                start: EQParams | None = None) -> AdaptiveEQ:
         """The EQ for a measured recording (the file path and the streaming engine call this)."""
         from . import semantics
 
@@ -499,7 +511,7 @@ class SemanticEQ:
                              "the input is returned unchanged" if mode == "toward" else
                              f"the recording already matches {what}: the input is returned unchanged")
             elif fit:
-                fitted = self.realise(designed, balance, sample_rate)
+                fitted = self.realise(designed, balance, sample_rate, start=start)
                 cascade = (fitted.params,)
         if intensity == 0.0:
             notes.append("intensity 0: the input is returned unchanged")
@@ -512,6 +524,25 @@ class SemanticEQ:
         return AdaptiveEQ(target=word, intensity=intensity, mode=mode, cascade=cascade, curve_db=curve, fit=fitted,
                           designed_db=designed, word_db=word_db, balance=balance, z_target=z_target, blend=blend,
                           alpha=alpha, notes=tuple(notes))
+
+    def design_from_power(self, freqs_hz: np.ndarray, power: np.ndarray, target: str, intensity: float, *,
+                          blend: str | None = None, alpha: float = 0.0, mode: str = "toward") -> tuple[EQParams, ...]:
+        """The streaming engine's hook: the cascade (one EQParams, or empty) for a window's PSD.
+
+        ``freqs_hz`` are uniform bins from 0 Hz to the stream's Nyquist frequency, ``power`` the
+        window's one-sided PSD. The same reference, held band, rule and fit as the file path;
+        the fit is warm-started from this analyzer's previous streaming fit.
+        """
+        from .reference import measure_psd
+
+        freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
+        sample_rate = 2.0 * float(freqs_hz[-1])
+        m = measure_psd(freqs_hz, np.asarray(power, dtype=np.float64), sample_rate)
+        eq = self.design_from_measurement(m, sample_rate, target, intensity, mode=_check_mode(mode, False), blend=blend,
+                                          alpha=alpha, start=self._stream_start)
+        if eq.cascade:
+            self._stream_start = eq.cascade[0]
+        return eq.cascade
 
     def adaptive_eq(self, audio: np.ndarray, sample_rate: float, target: str, intensity: float, *,
                     mode: str = "toward", blend: str | None = None, alpha: float = 0.0, static: bool = False,

@@ -158,7 +158,7 @@ def _starts(curve_db: np.ndarray, freqs_hz: np.ndarray, n_random: int, seed: int
 
 
 def fit_eq(curve_db, freqs_hz, sample_rate: float = 44100.0, weights=None, *, n_random_starts: int = 4,
-           seed: int = 0) -> FitResult:
+           seed: int = 0, start: EQParams | None = None, start_tolerance_db: float = 0.25) -> FitResult:
     """Least-squares fit of a SAFE 5-band EQ to a dB magnitude curve.
 
     Parameters
@@ -175,6 +175,11 @@ def fit_eq(curve_db, freqs_hz, sample_rate: float = 44100.0, weights=None, *, n_
         Seeded random starting points besides the two deterministic ones; the best fit wins.
     seed : int
         Seed of those starting points (the result is deterministic).
+    start : EQParams, optional
+        A warm start (the streaming engine passes its previous fit): a local polish from it is
+        kept when its RMS error is at most ``start_tolerance_db``; otherwise the global search runs.
+    start_tolerance_db : float
+        See ``start``.
 
     Returns
     -------
@@ -210,17 +215,26 @@ def fit_eq(curve_db, freqs_hz, sample_rate: float = 44100.0, weights=None, *, n_
         # The same one-sided differences as the LM stage, all 13 probes in one batched call.
         return _jacobian(x_unit[None], residual(x_unit)[None], curve_db[None], freqs_hz, sqrt_w, sample_rate)[0]
 
+    def result(x_unit: np.ndarray) -> FitResult:
+        vector, _ = sort_peaks(_units_to_vectors(x_unit[None]))
+        params = EQParams.clipped(vector[0])
+        err = eq_response_single(params, freqs_hz, sample_rate) - curve_db
+        return FitResult(params=params, rms_error_db=float(np.sqrt(np.mean(err**2))), mae_db=float(np.mean(np.abs(err))),
+                         max_error_db=float(np.max(np.abs(err))))
+
+    if start is not None:  # warm start: a short local polish, kept when good enough
+        x_start = np.clip(start.to_unit_vector(), 0.0, 1.0)
+        warm = result(least_squares(residual, x_start, jac=jacobian, bounds=(0.0, 1.0), method="trf", max_nfev=15).x)
+        if warm.rms_error_db <= start_tolerance_db:
+            return warm
+
     # Global stage: batched multi-start LM with greedy peak moves; then a float64 polish.
     coarse = fit_eq_batch(curve_db[None], freqs_hz, sample_rate, n_steps=25, weights=weights,
                           n_starts=2 + int(n_random_starts), n_refine=2, seed=seed)
     x0 = np.clip(_vectors_to_units(coarse), 0.0, 1.0)[0]
     sol = least_squares(residual, x0, jac=jacobian, bounds=(0.0, 1.0), method="trf", max_nfev=100)
     x_best = sol.x if sol.cost <= 0.5 * np.sum(residual(x0) ** 2) else x0
-    vector, _ = sort_peaks(_units_to_vectors(x_best[None]))
-    params = EQParams.clipped(vector[0])
-    err = eq_response_single(params, freqs_hz, sample_rate) - curve_db
-    return FitResult(params=params, rms_error_db=float(np.sqrt(np.mean(err**2))), mae_db=float(np.mean(np.abs(err))),
-                     max_error_db=float(np.max(np.abs(err))))
+    return result(x_best)
 
 
 def eq_response_single(params: EQParams, freqs_hz: np.ndarray, sample_rate: float) -> np.ndarray:

@@ -26,7 +26,9 @@ Level normalisation
 Music reference
     :class:`MusicReference`: the level-normalised long-term spectra of the reference tracks
     (NaN where a track does not hold a band), with their per-band mean and percentiles. Its
-    *centre* is the per-band median. Shipped as ``weights/music_reference.json``; rebuilt by
+    *centre* is the per-band median. Only bands that at least half of the tracks (and 5)
+    hold are *covered*; a recording is read over the bands it holds and the reference covers.
+    Shipped as ``weights/music_reference.json``; rebuilt by
     ``semeq reference build`` (the command and corpus are recorded in the file).
 Balance
     ``balance = spectrum - centre``, re-normalised over the held points: how the recording's
@@ -349,9 +351,20 @@ class MusicReference:
             raise ParameterError(f"q must be one of {PERCENTILES}, got {q!r}")
         return self._percentiles[PERCENTILES.index(q)].copy()
 
+    @property
+    def covered(self) -> np.ndarray:
+        """Grid points enough reference tracks hold to have a corridor (bool, (60,)).
+
+        At least half of the tracks (and 5): above about 16 kHz most lossy music holds little,
+        and a corridor from the few tracks that do would say little.
+        """
+        n_valid = np.isfinite(self.spectra_db).sum(axis=0)
+        return n_valid >= max(5, int(np.ceil(0.5 * self.n_tracks)))
+
     def balance(self, measurement: Measurement) -> Balance:
-        """Read a measurement against the reference: balance and corridor on its held band."""
-        held = measurement.held
+        """Read a measurement against the reference: balance and corridor on the band it holds
+        and the reference covers."""
+        held = measurement.held & self.covered
         centre = self.centre_db
         balance = normalise_held(measurement.spectrum_db - centre, held)
         return Balance(freqs_hz=GRID_FREQS_HZ.copy(), balance_db=balance, cutoff_hz=measurement.cutoff_hz,
