@@ -213,9 +213,9 @@ class AudioEncoder:
         # One STFT per window: mel frames and (inner frames 1 .. n - 2) activity.
         log_mels, band_powers = [], []
         for s in self._window_starts(n_samples):
-            power = frontend.stft_power(prepared[:, s:s + self.window_samples], center=True)
-            band_powers.append(frontend.frame_band_power(power[:, 1:-1]))
-            log_mels.append(self.log_mel(power))
+            mixed = frontend.stft_power(prepared[:, s:s + self.window_samples], center=True).mean(axis=0)
+            band_powers.append(frontend.frame_band_power(mixed[1:-1]))  # (n_frames,) over channels
+            log_mels.append(self.log_mel(mixed))
         loudest = max(float(b.max()) for b in band_powers)
         weights = np.array([frontend.activity_mask(b, loudest).sum() for b in band_powers], dtype=np.float64)
         if weights.sum() < MIN_ACTIVE_FRAMES:
