@@ -7,10 +7,19 @@ recording already stands and applies the 5-band parametric EQ that moves it towa
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from .dsp import design_sos, eq_response
 from .errors import AudioFileError, DataError, ParameterError, SemeqError, UnknownWordError
 from .params import PARAMETERS, EQParams
+
+if TYPE_CHECKING:  # the lazily loaded names below, for type checkers
+    from .adaptive import SemanticEQ
+    from .audio_encoder import AudioEncoder
+    from .dsp import StreamingEQ, apply_eq
+    from .eq_model import EQModel
+    from .io import AudioInfo, load_audio, save_audio
+    from .streaming import StreamingAdaptiveEQ
 
 try:
     __version__ = version("semeq")
