@@ -163,9 +163,7 @@ def active_frames(audio: np.ndarray) -> np.ndarray:
     active : ndarray [shape=(n_frames,)], bool
         Frame ``t`` starts at sample ``512 t``; one zero-padded frame when the audio is shorter.
     """
-    acc = frontend.SpectrumAccumulator(audio.shape[0])
-    acc.update(audio)
-    return frontend.activity_mask(acc.band_power())
+    return frontend.activity_mask(frontend.audio_band_power(audio))
 
 
 def _analyse(audio: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray] | None:

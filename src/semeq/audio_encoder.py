@@ -130,6 +130,8 @@ class AudioEncoder:
         if backend == "onnx" or (backend == "auto" and onnx_path.is_file() and _has_onnxruntime()):
             if not onnx_path.is_file():
                 raise DataError(f"{onnx_path}: no ONNX export of the encoder (python -m semeq.nn.onnx_export)")
+            if not _has_onnxruntime():
+                raise DataError("ONNX Runtime is not installed (pip install onnxruntime), or use backend='numpy'")
             self._features = _OnnxFeatures(onnx_path, _sha256(self.path.with_suffix(".safetensors")))
             self.backend = "onnx"
 

@@ -46,6 +46,7 @@ __all__ = [
     "hann_window",
     "stft_power",
     "frame_band_power",
+    "audio_band_power",
     "activity_mask",
     "LogMel",
     "SpectrumAccumulator",
@@ -197,6 +198,19 @@ def frame_band_power(power: np.ndarray) -> np.ndarray:
     """
     band = power[..., _BAND_SLICE].sum(axis=-1, dtype=np.float64)
     return (band.mean(axis=0) if band.ndim == 2 else band) * _BAND_SCALE
+
+
+def audio_band_power(audio: np.ndarray) -> np.ndarray:
+    """:func:`frame_band_power` of every uncentred frame of ``audio`` (channels, samples), computed
+    a few thousand frames at a time (bounded memory on long recordings)."""
+    n_samples = audio.shape[1]
+    if n_samples < N_FFT:
+        return frame_band_power(stft_power(audio, center=False))
+    n_frames = 1 + (n_samples - N_FFT) // HOP
+    chunk = 4096  # frames per transform
+    return np.concatenate([frame_band_power(stft_power(audio[:, i * HOP: (min(i + chunk, n_frames) - 1) * HOP + N_FFT],
+                                                                center=False))
+                           for i in range(0, n_frames, chunk)])
 
 
 def activity_mask(band_power: np.ndarray, loudest: float | None = None) -> np.ndarray:
