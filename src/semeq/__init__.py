@@ -6,7 +6,6 @@ recording already stands and applies the 5-band parametric EQ that moves it towa
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from .dsp import design_sos, eq_response
@@ -21,10 +20,9 @@ if TYPE_CHECKING:  # the lazily loaded names below, for type checkers
     from .io import AudioInfo, load_audio, save_audio
     from .streaming import StreamingAdaptiveEQ
 
-try:
-    __version__ = version("semeq")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.1.0"
+__version__ = "0.1.0"
+"""The package version, declared here once (pyproject.toml reads it; importlib.metadata costs
+more to import than the rest of ``import semeq``)."""
 
 __all__ = [
     "SemanticEQ",
