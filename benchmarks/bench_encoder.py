@@ -46,7 +46,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     enc = AudioEncoder.load(args.weights)
-    net = enc.net
+    from semeq.nn.audio_encoder import load_encoder_checkpoint
+
+    net = load_encoder_checkpoint(enc.path)[0]  # the torch twin (the run time uses ONNX Runtime: bench_engine.py)
     cfg = net.config
     rng = np.random.default_rng(0)
     x = torch.as_tensor(0.1 * rng.standard_normal((1, 2, cfg.window_samples)), dtype=torch.float32)

@@ -84,3 +84,10 @@ def test_accumulator_short_recordings_and_errors(rng):
         acc.update(np.zeros((1, 10)))
     with pytest.raises(ParameterError, match="NaN"):
         acc.update(np.full((2, 10), np.nan))
+
+
+def test_long_audio_is_transformed_in_chunks_with_the_same_result(rng):
+    x = rng.standard_normal((1, (4096 + 3) * frontend.HOP + frontend.N_FFT + 100))  # crosses a chunk boundary
+    whole = frontend.frame_band_power(frontend.stft_power(x, center=False))
+    np.testing.assert_allclose(frontend.audio_band_power(x), whole, rtol=1e-12)
+    assert whole.size == 4096 + 4

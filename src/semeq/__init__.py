@@ -6,16 +6,23 @@ recording already stands and applies the 5-band parametric EQ that moves it towa
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from .dsp import design_sos, eq_response
 from .errors import AudioFileError, DataError, ParameterError, SemeqError, UnknownWordError
 from .params import PARAMETERS, EQParams
 
-try:
-    __version__ = version("semeq")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.1.0"
+if TYPE_CHECKING:  # the lazily loaded names below, for type checkers
+    from .adaptive import SemanticEQ
+    from .audio_encoder import AudioEncoder
+    from .dsp import StreamingEQ, apply_eq
+    from .eq_model import EQModel
+    from .io import AudioInfo, load_audio, save_audio
+    from .streaming import StreamingAdaptiveEQ
+
+__version__ = "0.1.0"
+"""The package version, declared here once (pyproject.toml reads it; importlib.metadata costs
+more to import than the rest of ``import semeq``)."""
 
 __all__ = [
     "SemanticEQ",

@@ -130,6 +130,8 @@ class AudioEncoder:
         if backend == "onnx" or (backend == "auto" and onnx_path.is_file() and _has_onnxruntime()):
             if not onnx_path.is_file():
                 raise DataError(f"{onnx_path}: no ONNX export of the encoder (python -m semeq.nn.onnx_export)")
+            if not _has_onnxruntime():
+                raise DataError("ONNX Runtime is not installed (pip install onnxruntime), or use backend='numpy'")
             self._features = _OnnxFeatures(onnx_path, _sha256(self.path.with_suffix(".safetensors")))
             self.backend = "onnx"
 
@@ -213,9 +215,9 @@ class AudioEncoder:
         # One STFT per window: mel frames and (inner frames 1 .. n - 2) activity.
         log_mels, band_powers = [], []
         for s in self._window_starts(n_samples):
-            power = frontend.stft_power(prepared[:, s:s + self.window_samples], center=True)
-            band_powers.append(frontend.frame_band_power(power[:, 1:-1]))
-            log_mels.append(self.log_mel(power))
+            mixed = frontend.stft_power(prepared[:, s:s + self.window_samples], center=True).mean(axis=0)
+            band_powers.append(frontend.frame_band_power(mixed[1:-1]))  # (n_frames,) over channels
+            log_mels.append(self.log_mel(mixed))
         loudest = max(float(b.max()) for b in band_powers)
         weights = np.array([frontend.activity_mask(b, loudest).sum() for b in band_powers], dtype=np.float64)
         if weights.sum() < MIN_ACTIVE_FRAMES:

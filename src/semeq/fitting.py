@@ -358,9 +358,8 @@ def fit_eq_batch(curves_db, freqs_hz, sample_rate: float = 44100.0, n_steps: int
     seed : int
         Seed of the random starts (the result is deterministic).
     dtype : {"float32", "float64"}
-        Accepted for compatibility with the former torch version; the numpy iterations always
-        run in float64 (500 curves on the analysis grid: 2.3 s of CPU against 5.3 s for torch in
-        float32, measured on one thread by benchmarks/bench_engine.py).
+        Accepted for compatibility with the former torch version; the NumPy iterations always
+        run in float64 (timing: ``benchmarks/bench_engine.py``).
 
     Returns
     -------

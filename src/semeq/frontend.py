@@ -46,6 +46,7 @@ __all__ = [
     "hann_window",
     "stft_power",
     "frame_band_power",
+    "audio_band_power",
     "activity_mask",
     "LogMel",
     "SpectrumAccumulator",
@@ -188,14 +189,28 @@ def frame_band_power(power: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    power : ndarray [shape=(channels, n_frames, n_bins)]
-        From :func:`stft_power`.
+    power : ndarray [shape=(channels, n_frames, n_bins) or (n_frames, n_bins)]
+        From :func:`stft_power`, or already mixed over the channels (their mean).
 
     Returns
     -------
     band_power : ndarray [shape=(n_frames,), dtype=float64]
     """
-    return power[:, :, _BAND_SLICE].sum(axis=-1, dtype=np.float64).mean(axis=0) * _BAND_SCALE
+    band = power[..., _BAND_SLICE].sum(axis=-1, dtype=np.float64)
+    return (band.mean(axis=0) if band.ndim == 2 else band) * _BAND_SCALE
+
+
+def audio_band_power(audio: np.ndarray) -> np.ndarray:
+    """:func:`frame_band_power` of every uncentred frame of ``audio`` (channels, samples), computed
+    a few thousand frames at a time (bounded memory on long recordings)."""
+    n_samples = audio.shape[1]
+    if n_samples < N_FFT:
+        return frame_band_power(stft_power(audio, center=False))
+    n_frames = 1 + (n_samples - N_FFT) // HOP
+    chunk = 4096  # frames per transform
+    return np.concatenate([frame_band_power(stft_power(audio[:, i * HOP: (min(i + chunk, n_frames) - 1) * HOP + N_FFT],
+                                                                center=False))
+                           for i in range(0, n_frames, chunk)])
 
 
 def activity_mask(band_power: np.ndarray, loudest: float | None = None) -> np.ndarray:
@@ -240,8 +255,10 @@ class LogMel:
         self._floor = np.float32(10.0 ** (c.floor_db / 10.0))
 
     def __call__(self, power: np.ndarray) -> np.ndarray:
-        """``power`` (channels, n_frames, n_bins) -> log-mel dB (n_mels, n_frames), float32."""
-        mel = power.mean(axis=0) @ self.filterbank  # (n_frames, n_mels)
+        """``power`` (channels, n_frames, n_bins), or its mean over the channels (n_frames, n_bins)
+        -> log-mel dB (n_mels, n_frames), float32."""
+        mixed = power.mean(axis=0) if power.ndim == 3 else power  # channels mixed by power
+        mel = mixed @ self.filterbank  # (n_frames, n_mels)
         ref = max(float(mel.mean(dtype=np.float64)), 1e-30)
         return (10.0 * np.log10(mel.T * np.float32(1.0 / ref) + self._floor)).astype(np.float32, copy=False)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ParameterError
-from ..params import N_PARAMS, PARAMETERS
+from ..params import GAIN_INDICES, N_PARAMS, PARAMETERS
 
 __all__ = ["SafeData", "read_safe_db", "normalise_descriptor", "is_placeholder", "split_by_contributor",
            "default_safe_db_path", "SPLITS"]
@@ -202,7 +202,7 @@ def read_safe_db(path: str | Path | None = None) -> SafeData:
         if is_placeholder(descriptor):
             report["placeholder"] += 1
             continue
-        if np.all(values[[0, 2, 5, 8, 11]] == 0.0):
+        if np.all(values[list(GAIN_INDICES)] == 0.0):
             report["all_zero"] += 1
             continue
         key = (descriptor, *values.tolist())

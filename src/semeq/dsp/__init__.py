@@ -4,6 +4,8 @@ The filtering parts (:func:`apply_eq`, :class:`StreamingEQ`) need ``scipy.signal
 to import; they load on first use, so design and response work stays light.
 """
 
+from typing import TYPE_CHECKING
+
 from .biquad import (
     NYQUIST_FRACTION,
     closed_form_response_db,
@@ -16,6 +18,10 @@ from .biquad import (
 
 __all__ = ["NYQUIST_FRACTION", "design_sos", "design_sos_batch", "eq_response", "response_db_batch",
            "closed_form_response_db", "sos_response_db", "apply_eq", "check_audio", "StreamingEQ"]
+
+if TYPE_CHECKING:
+    from .filtering import apply_eq, check_audio
+    from .streaming import StreamingEQ
 
 _LAZY = {"apply_eq": ".filtering", "check_audio": ".filtering", "StreamingEQ": ".streaming"}
 

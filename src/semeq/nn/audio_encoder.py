@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
+from ..frontend import WINDOW_S
 from .mel import LogMel, MelConfig
 
 __all__ = ["EncoderConfig", "AudioEncoderNet", "save_encoder_checkpoint", "load_encoder_checkpoint"]
@@ -38,7 +39,7 @@ class EncoderConfig:
     latent_dim: int = 32
     latent_scale: float = 3.0
     """The latent is ``latent_scale * tanh(.)``: tanh bounded, scaled to cover the VAE's range."""
-    window_s: float = 2.0
+    window_s: float = WINDOW_S
 
     def __post_init__(self) -> None:
         if len(self.channels) != len(self.strides):

@@ -201,10 +201,10 @@ class Settings:
 def random_settings(rng: np.random.Generator, n: int) -> np.ndarray:
     """Random settings in the SAFE ranges: log-uniform frequencies and Q, each band's gain zero
     with probability 0.3, else uniform in +-12 dB."""
-    from ..params import GAIN_INDICES, PARAMETERS
+    from ..params import GAIN_INDICES, PARAMETERS, values_from_unit
 
     u = rng.uniform(size=(n, len(PARAMETERS)))
-    v = np.stack([s.from_unit(u[:, i]) for i, s in enumerate(PARAMETERS)], axis=1)
+    v = values_from_unit(u)
     gains = v[:, list(GAIN_INDICES)]
     gains[rng.uniform(size=gains.shape) < 0.3] = 0.0
     v[:, list(GAIN_INDICES)] = gains

@@ -37,7 +37,7 @@ from ..errors import DataError, ParameterError, SemeqError
 from ..fitting import fit_eq_batch, response_db_batch
 from ..nn.eq_vae import EQVAE, VAEConfig
 from ..nn.response import eq_response_db, unit_to_physical
-from ..params import GAIN_INDICES, N_PARAMS, PARAMETERS, EQParams
+from ..params import GAIN_INDICES, N_PARAMS, PARAMETERS, EQParams, values_to_unit
 
 __all__ = ["TrainConfig", "PreparedData", "prepare_data", "train_eq_model", "evaluate_eq_model", "EVAL_FREQS_HZ",
            "eval_freqs"]
@@ -233,7 +233,7 @@ def prepare_data(safe_csv: str | Path | None, audealize_json: str | Path | None,
 
 # ---------------------------------------------------------------------------- losses
 def _units(params: np.ndarray) -> np.ndarray:
-    return np.stack([s.to_unit(params[:, i]) for i, s in enumerate(PARAMETERS)], axis=1)
+    return values_to_unit(params)
 
 
 def _supcon(mu: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
