@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from . import frontend
 from .dsp import apply_eq, check_audio, eq_response
 from .errors import DataError, ParameterError
 from .params import EQParams, check_unit as _check_unit
@@ -58,8 +59,8 @@ __all__ = ["SemanticEQ", "AdaptiveEQ", "ProfileEntry", "Profile", "IntensitySugg
 
 Mode = Literal["toward", "match", "static"]
 MODES: tuple[str, ...] = ("toward", "match", "static")
-PROFILE_BAND_HZ = (100.0, 10000.0)
-"""Band over which curves are compared (profile directions, distances, change sizes)."""
+PROFILE_BAND_HZ = frontend.BAND_HZ
+"""Band over which curves are compared (profile directions, distances, change sizes): 100 Hz-10 kHz."""
 PROFILE_MIN_CONFIDENCE = 0.5
 """Words below this vocabulary confidence are left out of the profile unless asked for."""
 AUTO_INTENSITY_MAX_CHANGE_DB = 6.0
@@ -77,7 +78,7 @@ def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
     """
     from .analysis import has_usable_energy
 
-    step = int(2.0 * sample_rate)
+    step = int(frontend.WINDOW_S * sample_rate)
     if not any(has_usable_energy(audio[:, i : i + step], sample_rate) for i in range(0, audio.shape[1], step)):
         raise ParameterError("the audio is silent or too short: no usable energy between 100 Hz and 10 kHz "
                              "(silence, DC, a lone click, or under about 0.1 s of sound): nothing to analyse or equalise")
