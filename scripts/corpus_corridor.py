@@ -4,7 +4,8 @@ For every track of one split (default: train) the level-normalised long-term spe
 (``semeq.analysis.long_term_spectrum_db``'s analysis, 60 points on ``GRID_FREQS_HZ``, its Welch
 power averaged over six evenly spaced 10 s excerpts: ``semeq.corpus.stats.excerpt_spectrum_db``);
 points above a lossy file's cutoff are NaN (``semeq.corpus.stats.mask_band_edge``: the first grid
-point above 12 kHz more than 30 dB below the track's 8-12 kHz level, and everything above it).
+point above 12 kHz more than 30 dB below the track's 8-12 kHz level, and everything above it;
+and any point whose third-octave band reaches past the file's Nyquist frequency).
 Per band the 10/25/50/75/90 % percentiles over the tracks that hold the band; the twelve
 development clips (``$SEMEQ_DATA/music-dev``) drawn on top, masked the same way.
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = tracks if args.split == "all" else [t for t in tracks if t.split == args.split]
     cache = Path(args.cache) if args.cache else default_cache_dir()
     raw = track_spectra(chosen, cache)
-    spectra = mask_band_edge(raw)
+    spectra = mask_band_edge(raw, sample_rate=np.array([t.sample_rate for t in chosen]))
     held = np.isfinite(spectra).sum(axis=0)
     pcts = (10, 25, 50, 75, 90)
     corridor = percentile_corridor(spectra, pcts)
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = []
     for path in sorted(dev_dir.glob("*.flac")):
         audio, rate, _ = load_audio(path)
-        dev.append((path.stem, mask_band_edge(long_term_spectrum_db(audio, rate))))
+        dev.append((path.stem, mask_band_edge(long_term_spectrum_db(audio, rate), sample_rate=rate)))
     inside = []
     for name, s in dev:
         ok = np.isfinite(s) & np.isfinite(corridor[0])

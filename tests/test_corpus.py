@@ -404,6 +404,9 @@ def test_band_edge_masks_a_codec_lowpass_not_a_natural_rolloff():
     assert np.isfinite(masked[0, GRID_FREQS_HZ < 15000]).all()
     assert np.isfinite(masked[1]).all()  # 20 dB down at 18 kHz is music, not a cutoff
     np.testing.assert_array_equal(masked[1], tilted)
+    # a 22.05 kHz file: nothing from 10.2 kHz up (that point's band reaches 11.4 kHz > 11.025 kHz)
+    low_rate = mask_band_edge(tilted, sample_rate=22050)
+    assert np.isnan(low_rate[GRID_FREQS_HZ > 10000]).all() and np.isfinite(low_rate[GRID_FREQS_HZ < 10000]).all()
 
 
 def test_percentile_corridor_ignores_tracks_without_the_band():

@@ -21,7 +21,7 @@ _SPECTRA_VERSION = 2  # 2: six 10 s excerpts per track
 
 
 def mask_band_edge(spectrum_db: np.ndarray, freqs_hz: np.ndarray | None = None, *,
-                   drop_db: float = EDGE_DROP_DB) -> np.ndarray:
+                   drop_db: float = EDGE_DROP_DB, sample_rate: float | np.ndarray | None = None) -> np.ndarray:
     """NaN from a lossy file's cutoff upward; the rest unchanged.
 
     The cutoff is the first grid point above 12 kHz lying more than ``drop_db`` below the
@@ -35,6 +35,9 @@ def mask_band_edge(spectrum_db: np.ndarray, freqs_hz: np.ndarray | None = None, 
         Level-normalised long-term spectra on ``freqs_hz``.
     freqs_hz : ndarray [shape=(n_grid,)], optional
         Default ``semeq.analysis.GRID_FREQS_HZ``.
+    sample_rate : float or ndarray [shape=(...)], optional
+        Each file's own sample rate: grid points whose third-octave band reaches past its
+        Nyquist frequency are NaN too (a 22.05 kHz file holds nothing above 11 kHz).
 
     Returns
     -------
@@ -54,7 +57,13 @@ def mask_band_edge(spectrum_db: np.ndarray, freqs_hz: np.ndarray | None = None, 
     flat = spectra.reshape(-1, spectra.shape[-1])  # (tracks, n_grid), a view
     ref_band = (freqs_hz >= EDGE_REFERENCE_HZ[0]) & (freqs_hz <= EDGE_REFERENCE_HZ[1])
     search = np.flatnonzero(freqs_hz > EDGE_SEARCH_FROM_HZ)
-    for row in flat:
+    rates = None if sample_rate is None else np.broadcast_to(np.asarray(sample_rate, dtype=np.float64),
+                                                             spectra.shape[:-1]).reshape(-1)
+    for i, row in enumerate(flat):
+        if rates is not None:
+            row[freqs_hz * 2.0 ** (1.0 / 6.0) > rates[i] / 2.0] = np.nan
+        if not np.isfinite(row[ref_band]).any():
+            continue
         ref_db = np.nanmean(row[ref_band])
         below = search[row[search] < ref_db - drop_db]
         if below.size:
