@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             genres[g].add(p)
     for split in SPLITS:
         gs = Counter(g for p in pk if p in spec and any(t.split == split for t in tracks if t.package == p) for g in spec[p].genres)
-        print(f"- genres in {split}: " + ", ".join(f"{g} ({n})" for g, n in sorted(gs.items(), key=lambda kv: (-kv[1], kv[0]))))
+        print(f"- genre tags in {split} (number of packages with the tag): " + ", ".join(f"{g} ({n})" for g, n in sorted(gs.items(), key=lambda kv: (-kv[1], kv[0]))))
     print()
     codecs = Counter(t.codec for t in tracks)
     rates = Counter(t.sample_rate for t in tracks)
