@@ -331,6 +331,26 @@ def test_build_is_idempotent_and_refetches_a_new_version(fake_repo):
     third = build_corpus(tmp / "cache", manifest, packages=[spec], apt=apt, progress=False)
     assert apt.downloads == ["fakegame-data=1.2-3", "fakegame-data=1.2-3", "fakegame-data=1.2-4"]
     assert {t.version for t in third.tracks} == {"1.2-4"}
+    # a changed selection in the curated entry fetches again and applies it
+    narrower = PackageSpec(name="fakegame-data", why="test", genres=("test",), split="test", include=("*/music/*.wav",))
+    fourth = build_corpus(tmp / "cache", manifest, packages=[narrower], apt=apt, progress=False)
+    assert len(apt.downloads) == 4 and [Path(t.source_path).name for t in fourth.tracks] == ["battle.wav"]
+    theme = next(t for t in first.tracks if t.source_path.endswith("long_theme.flac"))
+    assert not (tmp / "cache" / theme.cache_path).exists()  # the old selection's files are gone
+
+
+def test_a_failed_unpack_leaves_no_deb_and_is_retried(fake_repo):
+    tmp, apt, spec = fake_repo
+
+    def broken(deb, dest_dir):
+        raise DataError("dpkg-deb -x failed: corrupt archive")
+
+    good_extract, apt.extract = apt.extract, broken
+    summary = build_corpus(tmp / "cache", tmp / "m.csv", packages=[spec], apt=apt, progress=False)
+    assert summary.tracks == [] and "corrupt archive" in summary.skipped[0].reason
+    assert not list((tmp / "cache").rglob("*.deb"))
+    apt.extract = good_extract
+    assert len(build_corpus(tmp / "cache", tmp / "m.csv", packages=[spec], apt=apt, progress=False).tracks) == 2
 
 
 def test_a_package_apt_does_not_know_is_skipped_not_fatal(fake_repo):
@@ -379,7 +399,8 @@ def test_shipped_manifest_meets_the_targets_and_splits_by_package():
 
 def test_real_cache_tracks_decode():
     tracks, cache = _real_corpus()
-    picks = [tracks[0], tracks[len(tracks) // 2], tracks[-1]]
+    by_codec = {t.codec: t for t in tracks}  # one track of each codec (Vorbis and Opus)
+    picks = [tracks[0], tracks[-1], *by_codec.values()]
     for track, audio, rate in iter_audio(picks, cache, max_seconds=2.0):
         assert rate == track.sample_rate and audio.shape == (track.channels, int(round(2.0 * rate)))
         assert np.isfinite(audio).all() and np.abs(audio).max() > 1e-4
