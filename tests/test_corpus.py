@@ -191,6 +191,19 @@ License: GPL-2+
 """
 
 
+def test_a_file_name_pattern_beats_files_star():
+    text = ("Files: *\nCopyright: a\nLicense: GPL-2\n\nFiles: *.png\n       *.ogg\nCopyright: b\nLicense: Expat\n\n"
+            "Files: debian/*\nCopyright: c\nLicense: GPL-2+\n")
+    assert license_for_path(text, "usr/share/games/funnyboat/data/Trip.ogg") == "Expat"
+    assert license_for_path(text, "usr/share/games/funnyboat/data/boat.py") == "GPL-2"
+
+
+def test_free_text_takes_the_licence_named_first():
+    text = ("License:\n Redistribution and use in source and binary forms, with or without modification ...\n"
+            "The Debian packaging is licensed under the GPL, see /usr/share/common-licenses/GPL-3.\n")
+    assert recognise_license(text) == "BSD-2-clause"
+
+
 def test_dep5_stanzas_and_the_most_specific_match():
     assert [lic for _, lic in parse_copyright(DEP5)] == ["GPL-2+", "CC-BY-3.0", "CC-BY-SA-3.0", "GPL-2+"]
     assert license_for_path(DEP5, "usr/share/games/ufoai/base/0music.pk3::music/David02.ogg") == "CC-BY-3.0"
@@ -318,6 +331,26 @@ def test_build_is_idempotent_and_refetches_a_new_version(fake_repo):
     third = build_corpus(tmp / "cache", manifest, packages=[spec], apt=apt, progress=False)
     assert apt.downloads == ["fakegame-data=1.2-3", "fakegame-data=1.2-3", "fakegame-data=1.2-4"]
     assert {t.version for t in third.tracks} == {"1.2-4"}
+    # a changed selection in the curated entry fetches again and applies it
+    narrower = PackageSpec(name="fakegame-data", why="test", genres=("test",), split="test", include=("*/music/*.wav",))
+    fourth = build_corpus(tmp / "cache", manifest, packages=[narrower], apt=apt, progress=False)
+    assert len(apt.downloads) == 4 and [Path(t.source_path).name for t in fourth.tracks] == ["battle.wav"]
+    theme = next(t for t in first.tracks if t.source_path.endswith("long_theme.flac"))
+    assert not (tmp / "cache" / theme.cache_path).exists()  # the old selection's files are gone
+
+
+def test_a_failed_unpack_leaves_no_deb_and_is_retried(fake_repo):
+    tmp, apt, spec = fake_repo
+
+    def broken(deb, dest_dir):
+        raise DataError("dpkg-deb -x failed: corrupt archive")
+
+    good_extract, apt.extract = apt.extract, broken
+    summary = build_corpus(tmp / "cache", tmp / "m.csv", packages=[spec], apt=apt, progress=False)
+    assert summary.tracks == [] and "corrupt archive" in summary.skipped[0].reason
+    assert not list((tmp / "cache").rglob("*.deb"))
+    apt.extract = good_extract
+    assert len(build_corpus(tmp / "cache", tmp / "m.csv", packages=[spec], apt=apt, progress=False).tracks) == 2
 
 
 def test_a_package_apt_does_not_know_is_skipped_not_fatal(fake_repo):
@@ -366,7 +399,8 @@ def test_shipped_manifest_meets_the_targets_and_splits_by_package():
 
 def test_real_cache_tracks_decode():
     tracks, cache = _real_corpus()
-    picks = [tracks[0], tracks[len(tracks) // 2], tracks[-1]]
+    by_codec = {t.codec: t for t in tracks}  # one track of each codec (Vorbis and Opus)
+    picks = [tracks[0], tracks[-1], *by_codec.values()]
     for track, audio, rate in iter_audio(picks, cache, max_seconds=2.0):
         assert rate == track.sample_rate and audio.shape == (track.channels, int(round(2.0 * rate)))
         assert np.isfinite(audio).all() and np.abs(audio).max() > 1e-4
@@ -391,6 +425,9 @@ def test_band_edge_masks_a_codec_lowpass_not_a_natural_rolloff():
     assert np.isfinite(masked[0, GRID_FREQS_HZ < 15000]).all()
     assert np.isfinite(masked[1]).all()  # 20 dB down at 18 kHz is music, not a cutoff
     np.testing.assert_array_equal(masked[1], tilted)
+    # a 22.05 kHz file: nothing from 10.2 kHz up (that point's band reaches 11.4 kHz > 11.025 kHz)
+    low_rate = mask_band_edge(tilted, sample_rate=22050)
+    assert np.isnan(low_rate[GRID_FREQS_HZ > 10000]).all() and np.isfinite(low_rate[GRID_FREQS_HZ < 10000]).all()
 
 
 def test_percentile_corridor_ignores_tracks_without_the_band():
@@ -412,3 +449,48 @@ def test_bsd_licence_text_is_recognised(third_clause, expected):
             " 1. Redistributions of source code must retain the above copyright notice.\n"
             f" 2. Redistributions in binary form must reproduce the above copyright notice.\n {third_clause}\n")
     assert recognise_license(text) == expected
+
+
+def test_track_spectra_are_stored_and_not_recomputed(tmp_path, monkeypatch):
+    from semeq.analysis import long_term_spectrum_db
+    from semeq.corpus import stats
+
+    (tmp_path / "audio/a").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    tracks = []
+    for i in range(2):
+        noise = rng.standard_normal((2, 2 * 8000)) * (0.1 + 0.1 * i)
+        sf.write(tmp_path / f"audio/a/t{i}.flac", noise.T.clip(-1, 1), 8000, subtype="PCM_24")
+        tracks.append(_track(i, "a", cache_path=f"audio/a/t{i}.flac", sample_rate=8000))
+    first = stats.track_spectra(tracks, tmp_path, progress=False)
+    audio, _ = sf.read(tmp_path / "audio/a/t1.flac", dtype="float64", always_2d=True)
+    np.testing.assert_allclose(first[1], long_term_spectrum_db(audio.T, 8000))
+    assert (tmp_path / "stats/ltas.npz").is_file()
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(stats, "excerpt_spectrum_db", no_decoding)
+    np.testing.assert_array_equal(stats.track_spectra(tracks[::-1], tmp_path, progress=False), first[::-1])
+
+
+def test_excerpt_spectrum_matches_the_whole_file_on_stationary_audio(tmp_path):
+    from semeq.analysis import GRID_FREQS_HZ, long_term_spectrum_db
+    from scipy import signal
+
+    from semeq.corpus.stats import excerpt_spectrum_db
+
+    rng = np.random.default_rng(11)
+    sample_rate = 16000
+    # pink-ish stationary noise, 40 s: six 2 s excerpts vs the whole file
+    noise = signal.sosfilt(signal.butter(1, 500, fs=sample_rate, output="sos"), rng.standard_normal((2, 40 * sample_rate)))
+    noise *= 0.2 / np.abs(noise).max()
+    sf.write(tmp_path / "n.flac", noise.T, sample_rate, subtype="PCM_24")
+    audio, _ = sf.read(tmp_path / "n.flac", dtype="float64", always_2d=True)
+    whole = long_term_spectrum_db(audio.T, sample_rate)
+    excerpts = excerpt_spectrum_db(tmp_path / "n.flac", n_excerpts=6, excerpt_s=2.0)
+    band = GRID_FREQS_HZ < 7000  # below the 8 kHz Nyquist
+    assert np.abs(excerpts[band] - whole[band]).max() < 0.5
+    assert np.abs(excerpts - whole).max() > 0  # it did use excerpts
+    # a file no longer than the excerpts is read whole: exactly long_term_spectrum_db
+    np.testing.assert_array_equal(excerpt_spectrum_db(tmp_path / "n.flac", n_excerpts=4, excerpt_s=10.0), whole)

@@ -266,6 +266,11 @@ class _PackageState:
         os.replace(tmp, self.path)
 
 
+def _selection_key(spec: PackageSpec) -> list[list[str]]:
+    """What a package's files were chosen by: a changed curated entry fetches the package again."""
+    return [list(spec.include), list(spec.exclude), list(spec.archive_members), [f"min_duration_s={MIN_DURATION_S}"]]
+
+
 def _state_is_complete(cache_dir: Path, state: dict) -> bool:
     for f in state["files"]:
         p = cache_dir / f["cache_path"]
@@ -280,6 +285,7 @@ def _fetch_package(spec: PackageSpec, version: str, cache_dir: Path, apt: AptCli
     debs = cache_dir / "debs"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
+    deb = None
     try:
         deb = apt.download(spec.name, version, debs)
         root = scratch / "root"
@@ -314,11 +320,13 @@ def _fetch_package(spec: PackageSpec, version: str, cache_dir: Path, apt: AptCli
                 "duration_s": probe.duration_s, "sample_rate": probe.sample_rate, "channels": probe.channels,
                 "codec": probe.codec,
             })
-        deb.unlink(missing_ok=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if deb is not None:
+            deb.unlink(missing_ok=True)
     return {
-        "state_version": STATE_VERSION, "package": spec.name, "version": version, "copyright_path": copyright_rel,
+        "state_version": STATE_VERSION, "package": spec.name, "version": version, "selection": _selection_key(spec),
+        "copyright_path": copyright_rel,
         "files": files, "skipped": [[s.path, s.reason] for s in skipped],
     }
 
@@ -384,7 +392,8 @@ def build_corpus(
             continue
         store = _PackageState(cache_dir, spec.name)
         state = store.load()
-        if state and state["version"] == version and _state_is_complete(cache_dir, state):
+        if (state and state["version"] == version and state.get("selection") == _selection_key(spec)
+                and _state_is_complete(cache_dir, state)):
             summary.cached.append(spec.name)
         else:
             try:

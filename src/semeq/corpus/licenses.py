@@ -5,11 +5,12 @@ field; the last stanza whose pattern matches a file wins. Packaged paths
 (``usr/share/games/x/music/a.ogg``) rarely equal the source paths the stanzas name
 (``data/music/*``), so the match here is a heuristic, in this order:
 
-1. the stanza with the longest pattern tail (two path components at least) matching a tail of
-   the packaged path, the last one on ties (``base/music/a.ogg`` covers ``.../music/a.ogg``);
+1. the stanza with the most specific pattern tail (most literal characters; two path components
+   at least, or a one-component pattern such as ``*.ogg``) matching a tail of the packaged path,
+   the last one on ties (``base/music/a.ogg`` covers ``.../music/a.ogg``);
 2. else the ``Files: *`` stanza (the last one, if several).
 
-A copyright file without DEP-5 stanzas gets the first recognisable licence name in its text.
+A copyright file without DEP-5 stanzas gets the licence its text names first.
 The copyright file itself is kept beside the manifest: the name recorded is a summary of it.
 """
 
@@ -28,7 +29,7 @@ _KNOWN: tuple[tuple[str, str], ...] = (
     (r"creative\s*commons\s*attribution\s*(\d\.\d)", "CC-BY-{0}"),
     (r"\bCC0\b|creative\s*commons\s*zero|public\s*domain\s*dedication", "CC0-1.0"),
     (r"\bGPL[- ]?v?(\d)\+|GNU General Public License.{0,80}?version (\d).{0,40}?or \(?at your option\)? any later", "GPL-{0}+"),
-    (r"\bGPL[- ]?v?(\d)\b|GNU General Public License.{0,40}?version (\d)", "GPL-{0}"),
+    (r"\bGPL[- ]?v?(\d)\b|GNU General Public License.{0,80}?version (\d)", "GPL-{0}"),
     (r"\bLGPL[- ]?v?(\d(?:\.\d)?)", "LGPL-{0}"),
     (r"\bArtistic\b", "Artistic"),
     (r"\bExpat\b|\bMIT\b|Permission is hereby granted, free of charge, to any person", "Expat"),
@@ -51,12 +52,13 @@ def recognise_license(text: str) -> str | None:
     True
     """
     flat = " ".join(text.split())
-    for pattern, name in _KNOWN:
+    best = None  # (position in the text, rank in _KNOWN, name): the earliest-named licence wins
+    for rank, (pattern, name) in enumerate(_KNOWN):
         m = re.search(pattern, flat, flags=re.IGNORECASE)
-        if m:
+        if m and (best is None or (m.start(), rank) < best[:2]):
             groups = [g for g in m.groups() if g]
-            return name.format(*groups) if groups else name.replace("{0}", "")
-    return None
+            best = (m.start(), rank, name.format(*groups) if groups else name.replace("{0}", ""))
+    return best[2] if best else None
 
 
 def parse_copyright(text: str) -> list[tuple[tuple[str, ...], str]]:
@@ -106,16 +108,16 @@ def license_for_path(copyright_text: str, source_path: str) -> str:
     if not stanzas:
         return recognise_license(copyright_text) or "unknown"
     tails = _tails(source_path)
-    # Score each stanza by the longest tail of one of its patterns (two components at least,
-    # e.g. "music/*" of "data/music/*") that matches a tail of the path; the last best wins.
+    # Score each stanza by its most specific pattern tail (most literal characters) matching a
+    # tail of the path: tails of two components at least ("music/*" of "data/music/*"), or a
+    # one-component pattern other than "*" as a whole ("*.ogg", "README"). The last best wins.
     best, best_score = None, 0
     for pats, lic in stanzas:
         for p in pats:
-            for pt in _tails(p):
-                if pt.count("/") < 1:
-                    break
+            pattern_tails = [pt for pt in _tails(p) if pt.count("/") >= 1] or ([p] if p.strip("*") else [])
+            for pt in pattern_tails:
                 if any(fnmatch.fnmatchcase(t, pt) for t in tails):
-                    score = pt.count("/") + 1 - pt.count("*")
+                    score = len(pt.replace("*", "").replace("?", ""))
                     if score >= best_score:
                         best, best_score = lic, score
                     break

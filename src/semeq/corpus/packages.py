@@ -117,11 +117,13 @@ CURATED: tuple[PackageSpec, ...] = (
     PackageSpec(name="marsshooter-data", why="M.A.R.S.: electronic, ambient, orchestral",
                 genres=("electronic", "ambient", "orchestral"), include=("*/marsshooter/audio/music/*",)),
     PackageSpec(name="plee-the-bear-data", why="Plee the Bear: rock, pop, orchestral (the sequencer stems are left out)",
-                genres=("rock", "pop", "orchestral"), include=("*/plee-the-bear/music/*",), exclude=("*/sequencer/*",)),
+                genres=("rock", "pop", "orchestral"), include=("*/plee-the-bear/music/*",), exclude=("*/sequencer/*",),
+                license="CC-BY-SA-3.0"),  # free-text copyright: "most media files (... musics ...)" are CC-BY-SA 3.0
     PackageSpec(name="lordsawar-data", why="LordsAWar!: medieval orchestral", genres=("orchestral", "folk"),
                 include=("*/lordsawar/music/*",), split="validation"),
     PackageSpec(name="fillets-ng-data", why="Fish Fillets: quirky acoustic, ambient, jazz-ish",
-                genres=("ambient", "jazz-ish", "acoustic"), include=("*/fillets-ng/music/*",), split="validation"),
+                genres=("ambient", "jazz-ish", "acoustic"), include=("*/fillets-ng/music/*",), split="validation",
+                license="GPL-2"),  # free-text copyright: the BSD text first is the packaging's
     PackageSpec(name="glob2-data", why="Globulation 2: electronic, ambient", genres=("electronic", "ambient"),
                 include=("*/glob2/data/zik/*",)),
     PackageSpec(name="supertuxkart-data", why="SuperTuxKart race music: rock, electronic, orchestral, world, jazz-ish",
