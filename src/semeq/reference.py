@@ -456,3 +456,20 @@ def build_reference(tracks, *, source: dict | None = None, progress: bool = Fals
     if len(ids) < 2:
         raise DataError(f"a music reference needs at least 2 tracks with usable audio, got {len(ids)}")
     return MusicReference.from_spectra(np.stack(spectra), ids, source=source)
+
+
+def build_reference_from_psds(items, *, source: dict | None = None, progress: bool = False,
+                              total: int | None = None) -> MusicReference:
+    """A :class:`MusicReference` from ``(track_id, freqs_hz, psd, sample_rate)`` items (long-term PSDs)."""
+    ids: list[str] = []
+    spectra: list[np.ndarray] = []
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc="measuring", unit="track", total=total, file=__import__("sys").stderr)
+    for track_id, freqs_hz, psd, sample_rate in items:
+        ids.append(str(track_id))
+        spectra.append(measure_psd(freqs_hz, psd, sample_rate).spectrum_db)
+    if len(ids) < 2:
+        raise DataError(f"a music reference needs at least 2 tracks with usable audio, got {len(ids)}")
+    return MusicReference.from_spectra(np.stack(spectra), ids, source=source)

@@ -49,20 +49,22 @@ def run(args: argparse.Namespace) -> int:
         folder = Path(args.clips)
         if not folder.is_dir():
             raise ParameterError(f"{folder}: not a folder")
-        tracks = list(_clip_tracks(folder))
         source = {"kind": "clips", "folder": folder.name, "command": command}
+        reference = build_reference(_clip_tracks(folder), source=source, progress=sys.stderr.isatty())
     else:
-        from ..corpus import iter_audio, load_manifest
+        from ..corpus import load_manifest
+        from ..reference import build_reference_from_psds
 
         manifest = load_manifest(args.corpus)
         chosen = [t for t in manifest if t.split == args.split]
         if not chosen:
             raise DataError(f"{args.corpus}: no tracks in split {args.split!r}")
-        tracks = ((t.track_id, audio, sr) for t, audio, sr in iter_audio(chosen, args.cache))
         packages = sorted({t.package for t in chosen})
         source = {"kind": "corpus", "split": args.split, "n_packages": len(packages), "packages": packages,
+                  "excerpts": "six evenly spaced 10 s excerpts per track (semeq.corpus.stats.excerpt_psd)",
                   "manifest_sha256": _sha256(Path(args.corpus)), "command": command}
-    reference = build_reference(tracks, source=source, progress=sys.stderr.isatty())
+        reference = build_reference_from_psds(_corpus_psds(chosen, args.cache), source=source,
+                                              progress=sys.stderr.isatty(), total=len(chosen))
     reference.save(out)
     print(f"{out}: {reference.n_tracks} tracks")
     return 0
@@ -72,3 +74,18 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _corpus_psds(tracks, cache: str | None):
+    """(track_id, freqs_hz, psd, sample_rate) of each corpus track, from its excerpts."""
+    from ..corpus import default_cache_dir
+    from ..corpus.stats import excerpt_psd
+
+    root = Path(cache) if cache else default_cache_dir()
+    for t in tracks:
+        path = root / t.cache_path
+        if not path.is_file():
+            raise DataError(f"{path}: corpus audio missing from the cache; run 'semeq corpus build' first")
+        found = excerpt_psd(path)
+        if found is not None:
+            yield (t.track_id, *found)

@@ -71,32 +71,32 @@ def mask_band_edge(spectrum_db: np.ndarray, freqs_hz: np.ndarray | None = None, 
     return spectra
 
 
-def excerpt_spectrum_db(path: str | os.PathLike, *, n_excerpts: int = N_EXCERPTS,
-                        excerpt_s: float = EXCERPT_S) -> np.ndarray:
-    """Level-normalised long-term spectrum of a file from ``n_excerpts`` evenly spaced excerpts.
+def excerpt_psd(path: str | os.PathLike, *, n_excerpts: int = N_EXCERPTS,
+                excerpt_s: float = EXCERPT_S) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Long-term Welch PSD of a file from ``n_excerpts`` evenly spaced excerpts.
 
-    The spectrum of ``semeq.analysis.long_term_spectrum_db`` with its Welch power averaged over
-    the excerpts (each prepared and analysed on its own, weighted by length, so no joins are
-    made), instead of over the whole file: a file no longer than ``n_excerpts * excerpt_s`` is
-    read whole and gives exactly ``long_term_spectrum_db``. Decoding and analysing 60 s instead
-    of a whole 3-30 minute track is what makes the corpus statistics affordable on two shared
-    cores.
+    Each excerpt is prepared (44.1 kHz, mean removed) and analysed on its own and the PSDs are
+    averaged weighted by length, so no joins are made; a file no longer than
+    ``n_excerpts * excerpt_s`` is read whole. Decoding and analysing 60 s instead of a whole
+    3-30 minute track is what makes the corpus statistics affordable on two shared cores.
 
     Returns
     -------
-    spectrum_db : ndarray [shape=(60,)]
+    (freqs_hz, psd, sample_rate) or None
+        None when the excerpts hold no usable energy (the rule of :mod:`semeq.analysis`).
     """
     import soundfile as sf
 
-    from ..analysis import (GRID_FREQS_HZ, MIN_ACTIVE_FRAMES, active_frames, long_term_spectrum_db, normalise_db,
-                            prepare_audio, psd_to_grid_db, welch_psd)
+    from ..analysis import MIN_ACTIVE_FRAMES, long_term_psd
 
     with sf.SoundFile(str(path)) as fh:
         sample_rate, frames = int(fh.samplerate), fh.frames
         n_excerpt = int(round(excerpt_s * sample_rate))
         if frames <= n_excerpts * n_excerpt:
-            audio = fh.read(dtype="float64", always_2d=True).T  # (channels, samples)
-            return long_term_spectrum_db(audio, sample_rate)
+            found = long_term_psd(fh.read(dtype="float64", always_2d=True).T, sample_rate)
+            return None if found is None else (*found, sample_rate)
+        from ..analysis import active_frames, prepare_audio, welch_psd
+
         psd_sum, weight, n_active, freqs_hz = 0.0, 0, 0, None
         for k in range(n_excerpts):
             start = int((k + 0.5) * frames / n_excerpts) - n_excerpt // 2
@@ -107,8 +107,27 @@ def excerpt_spectrum_db(path: str | os.PathLike, *, n_excerpts: int = N_EXCERPTS
             psd_sum = psd_sum + psd * prepared.shape[1]
             weight += prepared.shape[1]
     if n_active < MIN_ACTIVE_FRAMES:
+        return None
+    return freqs_hz, psd_sum / weight, sample_rate
+
+
+def excerpt_spectrum_db(path: str | os.PathLike, *, n_excerpts: int = N_EXCERPTS,
+                        excerpt_s: float = EXCERPT_S) -> np.ndarray:
+    """Level-normalised long-term spectrum of a file from :func:`excerpt_psd` (zeros without energy).
+
+    A file no longer than ``n_excerpts * excerpt_s`` gives exactly
+    :func:`semeq.analysis.long_term_spectrum_db`.
+
+    Returns
+    -------
+    spectrum_db : ndarray [shape=(60,)]
+    """
+    from ..analysis import GRID_FREQS_HZ, normalise_db, psd_to_grid_db
+
+    found = excerpt_psd(path, n_excerpts=n_excerpts, excerpt_s=excerpt_s)
+    if found is None:
         return np.zeros(GRID_FREQS_HZ.size)
-    return normalise_db(psd_to_grid_db(freqs_hz, psd_sum / weight))
+    return normalise_db(psd_to_grid_db(found[0], found[1]))
 
 
 def track_spectra(tracks: Sequence[Track], cache_dir: str | os.PathLike | None = None, *,
