@@ -11,12 +11,12 @@ import types
 import numpy as np
 import pytest
 from scipy.signal import butter, sosfiltfilt
-from tilt_analyzer import TiltAnalyzer
+from tilt_analyzer import TiltAnalyzer, TiltPowerAnalyzer
 
 from semeq import EQParams, apply_eq
 from semeq.cli import main
 from semeq.cli.stream import stream_file
-from semeq.dsp import StreamingEQ
+from semeq.dsp import StreamingEQ, design_sos
 from semeq.dsp import streaming as dsp_streaming
 from semeq.errors import ParameterError, SemeqError, UnknownWordError
 from semeq.io import load_audio, save_audio
@@ -97,7 +97,8 @@ def test_click_free_target_changes():
     schedule = [("bright", 1.0), ("warm", 1.0), ("dark", 0.5), ("airy", 1.0), ("warm", 0.0), ("bright", 1.0),
                 ("dark", 1.0), ("warm", 0.3), ("bright", 1.0), ("dark", 0.0), ("warm", 1.0), ("airy", 0.7)]
     outs = []
-    with StreamingAdaptiveEQ(SR, 2, smoothing_ms=100.0, analyzer=TiltAnalyzer()) as engine:
+    # Without the make-up gain, which would hold the sine's loudness (and hide the level check below).
+    with StreamingAdaptiveEQ(SR, 2, smoothing_ms=100.0, analyzer=TiltAnalyzer(), auto_gain=False) as engine:
         step = int(0.5 * SR) // FRAME
         for i, start in enumerate(range(0, x.shape[1], FRAME)):
             if i % step == 0:
@@ -278,21 +279,46 @@ def test_process_never_waits_for_the_worker(rng):
         assert engine.active
 
 
-def test_streaming_converges_to_offline_render():
-    """Stationary input, fixed target: once the window is full the stream equals the offline render."""
-    window_s = 1.0  # 100 periods of 441 samples: every full window has the same spectrum
-    n = np.arange(4 * SR)
+def periodic_512(seconds: float) -> np.ndarray:
+    """A stereo tone complex with a period of exactly 512 samples (one hop): every analysis frame,
+    and every window made of whole periods, has the same spectrum."""
+    n = np.arange(int(seconds * SR))
     harmonics = np.arange(1, 60)
-    x = np.stack([
-        sum(np.sin(2 * np.pi * 100.0 * h * n / SR + ph * h) / h for h in harmonics) * 0.05
-        for ph in (0.0, 1.3)
+    return np.stack([
+        sum(np.sin(2 * np.pi * h * n / 512 + ph * h) / h for h in harmonics) * 0.05 for ph in (0.0, 1.3)
     ])
-    analyzer = TiltAnalyzer()
+
+
+@pytest.mark.parametrize("kind", ["latent", "power"])
+def test_streaming_converges_to_offline_render(kind):
+    """Stationary input, fixed target: once the glide has settled the stream is the offline render
+    of the same EQ, with the make-up gain computed offline from the signal's Welch spectrum."""
+    from scipy.signal import welch
+
+    from semeq.dsp import sos_response_db
+    from semeq.streaming import _LoudnessGrid, makeup_gain_db
+
+    window_s = 86 * 512 / SR  # whole periods, whole hops
+    x = periodic_512(4.0)
+    analyzer = TiltAnalyzer() if kind == "latent" else TiltPowerAnalyzer()
     with StreamingAdaptiveEQ(SR, 2, analysis_window_s=window_s, analyzer=analyzer) as engine:
         engine.set_target("bright", 0.7)
         out = run_stream(engine, x)
-    cascade = analyzer.cascade_for(analyzer.encode(x[:, -SR:], SR), analyzer.target_latent("bright"), 0.7)
-    offline = apply_eq(x, SR, list(cascade))
+        assert engine.analysis_mode == ("audio" if kind == "latent" else "power")
+        gain_stream = engine.current_gain_db
+    # Frames on the stream's grid (multiples of the hop): the power of a frame depends on where it starts.
+    freqs, psd = welch(x[:, 512 * 200 : 512 * 286], fs=SR, window="hann", nperseg=1024, noverlap=512, detrend=False)
+    psd = psd.mean(axis=0)
+    if kind == "latent":
+        whole = x[:, 512 * 200 : 512 * 286]  # whole periods, as every window the stream analysed
+        cascade = analyzer.cascade_for(analyzer.encode(whole, SR), analyzer.target_latent("bright"), 0.7)
+    else:
+        cascade = analyzer.design_from_power(freqs, psd, "bright", 0.7)
+        assert len(cascade) == 1
+    grid = _LoudnessGrid(SR)
+    gain_db = makeup_gain_db(grid.band_power(freqs, psd), sos_response_db(design_sos(list(cascade), SR), grid.freqs_hz, SR))
+    assert abs(gain_db) > 1.0 and gain_stream == pytest.approx(gain_db, abs=1e-6)  # the gain is doing something
+    offline = apply_eq(x, SR, list(cascade)) * 10.0 ** (gain_db / 20.0)
     assert max(abs(p.low_shelf_gain_db) + abs(p.high_shelf_gain_db) for p in cascade) > 3.0  # a real EQ
     last = slice(3 * SR, None)
     diff_db = 20 * np.log10(np.max(np.abs(out[:, last] - offline[:, last])) / np.max(np.abs(offline[:, last])))
