@@ -154,24 +154,38 @@ def _to_physical(values: np.ndarray) -> np.ndarray:
 
 
 class _LoudnessBins:
-    """What the make-up gain needs from a PSD: its K-weighted power per analysis bin.
+    """What the make-up gain needs from a PSD: its K-weighted power in narrow bands up to Nyquist.
 
-    Per bin, not on the smoothed analysis grid: third-octave smoothing in dB underestimated
-    a shelving EQ's loudness change by a quarter on pink noise (1.21 against 1.60 LU).
+    The bins (0 Hz excluded) are summed into bands a twelfth of an octave wide (one bin each
+    where bins are wider), so the EQ's response is evaluated at ~100 centres instead of 512.
+    Not on the third-octave analysis grid in dB, and not stopping at 18 kHz: that version
+    underestimated a bright EQ's loudness change on pink noise by a quarter (1.21 against
+    1.60 LU, most of it from the top bins a high shelf lifts).
     """
 
     def __init__(self, freqs_hz: np.ndarray, sample_rate: float):
-        self.mask = freqs_hz > 0.0  # up to Nyquist: a high shelf lifts the top bins too
-        self.freqs_hz = freqs_hz[self.mask]
-        self.weights = 10.0 ** (sos_response_db(_K_WEIGHTING_SOS_48K, self.freqs_hz, 48000.0) / 10.0)
+        bins = np.flatnonzero(freqs_hz > 0.0)
+        df = freqs_hz[1] - freqs_hz[0]
+        # A new band starts where the current one has grown a twelfth of an octave (or one bin) wide.
+        starts = [int(bins[0])]
+        for k in bins[1:]:
+            if freqs_hz[k] - freqs_hz[starts[-1]] >= max(df, freqs_hz[starts[-1]] * (2.0 ** (1.0 / 12.0) - 1.0)):
+                starts.append(int(k))
+        self.starts = np.asarray(starts) - int(bins[0])  # into the psd[bins] slice
+        self.first_bin = int(bins[0])
+        k_power = 10.0 ** (sos_response_db(_K_WEIGHTING_SOS_48K, freqs_hz[bins], 48000.0) / 10.0)
+        self.k_power = k_power
+        # Centre of each band: its K-weighted mean frequency under a flat spectrum.
+        self.freqs_hz = np.add.reduceat(freqs_hz[bins] * k_power, self.starts) / np.add.reduceat(k_power, self.starts)
 
     def band_power(self, psd: np.ndarray) -> np.ndarray:
-        """K-weighted power of each bin (uniform bins: the density is the power up to a constant)."""
-        return psd[self.mask] * self.weights
+        """K-weighted power of each band (uniform bins: the density is the power up to a constant)."""
+        return np.add.reduceat(psd[self.first_bin :] * self.k_power, self.starts)
 
     def pink(self) -> np.ndarray:
-        """The K-weighted bin powers of pink noise: the prior before any audio is analysed."""
-        return self.weights / np.maximum(self.freqs_hz, 20.0)
+        """The K-weighted band powers of pink noise: the prior before any audio is analysed."""
+        freqs = self.first_bin + np.arange(self.k_power.size)
+        return np.add.reduceat(self.k_power / freqs, self.starts)
 
 
 def makeup_gain_db(band_power: np.ndarray, response_db: np.ndarray) -> float:

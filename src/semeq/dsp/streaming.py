@@ -290,7 +290,10 @@ class SlidingSpectrum:
         first = max(-(-(pos - self.window_len) // self.hop), 0)
         n_new = max(stop - start, 0)
         if n_new:
-            frames = np.lib.stride_tricks.sliding_window_view(audio, self.n_fft, axis=-1)[:, :: self.hop][:, :n_new]
+            audio = np.ascontiguousarray(audio)
+            step = audio.strides[-1]
+            frames = np.lib.stride_tricks.as_strided(  # (channels, n_new, n_fft), a read-only view
+                audio, (audio.shape[0], n_new, self.n_fft), (audio.strides[0], self.hop * step, step), writeable=False)
             spec = np.fft.rfft(frames * self.window, axis=-1)  # (channels, n_new, n_bins)
             power = (spec.real**2 + spec.imag**2).mean(axis=0)  # (n_new, n_bins), mixed by power
             slots = np.arange(start, stop) % self.capacity
