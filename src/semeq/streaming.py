@@ -273,6 +273,9 @@ class StreamStats:
     last_error: str | None
     n_torn_snapshots: int
     """Analyses skipped because the audio thread overwrote the window while it was read."""
+    analyzer_cpu_s: float
+    """The part of ``analysis_cpu_s`` spent inside the analyzer (design_from_power, the CNN,
+    encode, cascade_for); the rest is the engine's own spectrum, make-up gain and checks."""
     n_published: int
     """Analyses whose EQ differed enough from the last one to be handed to the audio thread."""
     analysis_mode: str
@@ -368,6 +371,7 @@ class _Worker:
         self.n_analyses = 0
         self.n_published = 0
         self.analysis_cpu_s = 0.0
+        self.analyzer_cpu_s = 0.0  # the part of it spent inside the analyzer's methods
         self.n_errors = 0
         self.last_error: str | None = None
         self.n_torn = 0
@@ -462,14 +466,18 @@ class _Worker:
             band_power = self.loudness.band_power(psd)
         z_audio = None
         if self.mode == "mel":
+            t0 = time.thread_time()
             z_audio = np.asarray(self.mel_encoder(spectrum.window_mel(), n_active), dtype=np.float64)
+            self.analyzer_cpu_s += time.thread_time() - t0
         elif self.mode == "audio":
             n = min(self.window_len, pos)
             window = self._read(pos - n, pos, self.snapshot)
             if window is None:
                 return
             with self.analyzer_lock:
+                t0 = time.thread_time()
                 z_audio = np.asarray(self.analyzer.encode(window.astype(np.float64), self.sample_rate), dtype=np.float64)
+                self.analyzer_cpu_s += time.thread_time() - t0
         elif psd is None:
             return  # no usable energy in the window: keep the EQ there is
         analysis = _Analysis(epoch=epoch, z_audio=z_audio, psd=psd, band_power=band_power)
@@ -491,10 +499,14 @@ class _Worker:
         if target.intensity == 0.0:
             cascade: tuple[EQParams, ...] = ()
         elif self.mode == "power":
+            t0 = time.thread_time()
             cascade = tuple(self.analyzer.design_from_power(
                 self.spectrum.freqs_hz, analysis.psd, target.word, target.intensity, blend=target.blend, alpha=target.alpha))
+            self.analyzer_cpu_s += time.thread_time() - t0
         else:
+            t0 = time.thread_time()
             cascade = tuple(self.analyzer.cascade_for(analysis.z_audio, target.z_target, target.intensity))
+            self.analyzer_cpu_s += time.thread_time() - t0
         if len(cascade) > _MAX_EQS or not all(isinstance(p, EQParams) for p in cascade):
             raise ParameterError(f"the analyzer must return a tuple of at most {_MAX_EQS} EQParams, got {cascade!r}")
         if not cascade:
@@ -647,6 +659,7 @@ class StreamingAdaptiveEQ:
         self._designed = np.zeros((n_eq, N_PARAMS))
         self._smoothed_gain = self._designed_gain = 0.0
         self._settled = True
+        self._exact = True  # settled and designed: the sections need no check until a new target
         self._since_control = 0
         self._settle_left = -1  # >= 0: counting down to bypass
         self._eq.reset()
@@ -735,7 +748,7 @@ class StreamingAdaptiveEQ:
             n_frames=self._n_frames, n_samples=w.n_written, n_analyses=w.n_analyses,
             analysis_cpu_s=w.analysis_cpu_s, n_designs=self._n_designs, n_nonfinite_frames=self._n_nonfinite,
             n_analysis_errors=w.n_errors, last_error=w.last_error, n_torn_snapshots=w.n_torn,
-            n_published=w.n_published, analysis_mode=w.mode,
+            analyzer_cpu_s=w.analyzer_cpu_s, n_published=w.n_published, analysis_mode=w.mode,
         )
 
     def wait_for_analysis(self, timeout: float | None = None) -> bool:
@@ -879,6 +892,7 @@ class StreamingAdaptiveEQ:
         self._target = target
         self._target_gain = target_gain
         self._settled = False
+        self._exact = False
         self._settle_left = -1
         if was_settled:
             self._since_control = 0  # a new glide starts now (a running one keeps its elapsed samples)
@@ -915,20 +929,22 @@ class StreamingAdaptiveEQ:
                 self._smoothed = target.copy()
                 self._smoothed_gain = self._target_gain
                 self._settled = True
-        if not self._eq.fading:
+        if not self._eq.fading and not self._exact:
             scale = _FINE if self._settled else 1.0
             if (np.max(np.abs(self._smoothed - self._designed) / _STEP) > scale
                     or abs(self._smoothed_gain - self._designed_gain) > _GAIN_STEP_DB * scale):
                 self._design(self._smoothed, self._smoothed_gain)
-            elif self._settled and self._bypassing:
-                # Gliding to bypass has ended on identity sections: let the tail ring out, then drop the filter.
-                if self._settle_left < 0:
-                    self._settle_left = self._settle_len
-                self._settle_left -= n
-                if self._settle_left < 0:
-                    self._active = self._bypassing = False
-                    self._eq.reset()
-        return self._eq.process(x)
+            elif self._settled:
+                self._exact = True  # the sections are the target's: nothing to check until the next target
+        if self._exact and self._bypassing and not self._eq.fading:
+            # Gliding to bypass has ended on identity sections: let the tail ring out, then drop the filter.
+            if self._settle_left < 0:
+                self._settle_left = self._settle_len
+            self._settle_left -= n
+            if self._settle_left < 0:
+                self._active = self._bypassing = False
+                self._eq.reset()
+        return self._eq.process_unchecked(x)
 
 
 def _pink_psd(freqs_hz: np.ndarray) -> np.ndarray:

@@ -170,6 +170,10 @@ class StreamingEQ:
             raise ParameterError(f"block must be shaped ({self.channels}, n), got {block.shape}")
         if not np.issubdtype(block.dtype, np.floating) and not np.issubdtype(block.dtype, np.integer):
             raise ParameterError(f"block must hold real numbers, got dtype {block.dtype}")
+        return self.process_unchecked(block)
+
+    def process_unchecked(self, block: np.ndarray) -> np.ndarray:
+        """:meth:`process` without the checks: ``block`` is a real (channels, n) array."""
         out = np.array(block, dtype=np.float64, order="C")  # a new array, filtered in place
         start = 0
         n = block.shape[1]
