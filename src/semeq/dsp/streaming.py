@@ -265,6 +265,7 @@ class SlidingSpectrum:
         self.n_done = 0  # frames 0 .. n_done-1 have been computed (or skipped as too old)
         self.first = 0  # oldest frame of the current window
         self.n_frames = 0  # frames of the current window held: first .. first + n_frames - 1
+        self._window_slots = np.zeros(0, dtype=np.intp)  # their ring slots, oldest first
 
     def frames_needed(self, pos: int) -> tuple[int, int]:
         """Absolute frames ``[start, stop)`` that :meth:`update` at stream position ``pos`` computes.
@@ -308,10 +309,11 @@ class SlidingSpectrum:
         self.n_done = max(stop, self.n_done)
         self.first = first
         self.n_frames = max(stop - first, 0)
+        self._window_slots = np.arange(self.first, self.first + self.n_frames) % self.capacity
         return n_new
 
     def _slots(self) -> np.ndarray:
-        return np.arange(self.first, self.first + self.n_frames) % self.capacity
+        return self._window_slots
 
     def active(self, floor: float, relative: float) -> np.ndarray:
         """Which frames of the window (oldest first) are active: band power above ``floor`` and
