@@ -676,3 +676,26 @@ def test_cli_stream_d03_bright_writes_16_bit_at_the_input_loudness(tmp_path, dat
     print(printed, change)
     assert abs(change) <= 1.0
     assert true_peak_dbfs(out, sr) <= -1.0 + 0.01
+
+
+def test_kept_mel_frames_give_the_encoders_latent(rng):
+    """With the shipped models the worker runs the CNN on its kept mel frames (plus two fresh edge
+    frames), not encode(): the latent decodes to the curve encode() gives for the same window."""
+    try:
+        from semeq.adaptive import SemanticEQ
+
+        models = SemanticEQ()
+    except Exception as exc:
+        pytest.skip(f"the shipped models cannot be loaded here: {exc}")
+    x = pink(rng, 3.5)
+    with StreamingAdaptiveEQ(SR, 2, analyzer=models) as engine:
+        engine.set_target("warm", 0.5)
+        run_stream(engine, x)
+        assert engine.analysis_mode == "mel"
+        analysis = engine._worker.analysis
+    window = x[:, analysis.pos - 2 * SR : analysis.pos].astype(np.float32).astype(np.float64)  # the ring is float32
+    curve_stream = models.decode_curve(analysis.z_audio)
+    curve_encode = models.decode_curve(models.encode(window, SR))
+    diff_db = np.sqrt(np.mean((curve_stream - curve_encode) ** 2))
+    print(f"decoded curves differ by {diff_db:.4f} dB RMS")
+    assert diff_db < 0.05  # measured 0.0014 dB median on music; the DC of the window is not removed

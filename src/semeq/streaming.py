@@ -296,6 +296,7 @@ class _Analysis:
     """One analysis of the window: what a target is designed from."""
 
     epoch: int
+    pos: int  # stream position (samples) the window ends at
     z_audio: np.ndarray | None  # latent modes
     psd: np.ndarray | None  # (n_bins,) one-sided PSD of the active frames; None: no usable energy
     band_power: np.ndarray | None  # K-weighted bin powers of psd (make-up gain)
@@ -351,8 +352,11 @@ class _Worker:
         self.capacity = 2 * window_len + 2 * _N_FFT  # slack: the audio thread may write a whole window during a read
         self.ring = np.zeros((channels, self.capacity), dtype=np.float32)
         self.snapshot = np.zeros((channels, window_len), dtype=np.float32) if mode == "audio" else None
+        # Frames on the grid of the window's start (when the window ends on a multiple of the hop),
+        # so the kept frames are the ones the encoder's STFT of that window would make.
         self.spectrum = SlidingSpectrum(sample_rate, channels, window_len, n_fft=_N_FFT, hop=_HOP, band_hz=NORM_BAND_HZ,
-                                        mel_weights=None if mel_encoder is None else mel_encoder.filterbank)
+                                        mel_weights=None if mel_encoder is None else mel_encoder.filterbank,
+                                        origin=(-window_len) % _HOP)
         self.loudness = _LoudnessBins(self.spectrum.freqs_hz, sample_rate)
         self.n_written = 0  # absolute samples written (audio thread)
         self.write_claim = 0  # absolute end of the write in progress, set before writing
@@ -451,7 +455,8 @@ class _Worker:
             self.spectrum_epoch = epoch
         first, stop = spectrum.frames_needed(pos)
         if stop > first:
-            audio = self._read(first * _HOP, (stop - 1) * _HOP + _N_FFT)
+            origin = spectrum.origin
+            audio = self._read(origin + first * _HOP, origin + (stop - 1) * _HOP + _N_FFT)
             if audio is None:
                 spectrum.reset()  # start over from the frames still in the ring
                 return
@@ -466,8 +471,11 @@ class _Worker:
             band_power = self.loudness.band_power(psd)
         z_audio = None
         if self.mode == "mel":
+            mel = self._mel_with_edges(pos)
+            if mel is None:
+                return
             t0 = time.thread_time()
-            z_audio = np.asarray(self.mel_encoder(spectrum.window_mel(), n_active), dtype=np.float64)
+            z_audio = np.asarray(self.mel_encoder(mel, n_active), dtype=np.float64)
             self.analyzer_cpu_s += time.thread_time() - t0
         elif self.mode == "audio":
             n = min(self.window_len, pos)
@@ -480,7 +488,7 @@ class _Worker:
                 self.analyzer_cpu_s += time.thread_time() - t0
         elif psd is None:
             return  # no usable energy in the window: keep the EQ there is
-        analysis = _Analysis(epoch=epoch, z_audio=z_audio, psd=psd, band_power=band_power)
+        analysis = _Analysis(epoch=epoch, pos=pos, z_audio=z_audio, psd=psd, band_power=band_power)
         with self.analyzer_lock:
             if epoch != self.epoch:
                 return
@@ -490,6 +498,26 @@ class _Worker:
             if published is not None:
                 self.published = published
                 self.n_published += 1
+
+    def _mel_with_edges(self, pos: int) -> np.ndarray | None:
+        """The window's mel frames as the encoder's centred STFT (``torch.stft(center=True)``,
+        zero padding) frames it: the kept interior frames plus the two half-empty edge frames,
+        computed afresh (2 FFTs). Interior frames line up when the window ends on a hop multiple."""
+        spectrum = self.spectrum
+        n = min(self.window_len, pos)
+        start = pos - n
+        head = self._read(start, start + min(n, _N_FFT - _HOP))
+        n_frames_centred = 1 + n // _HOP
+        last_start = start + (n_frames_centred - 1) * _HOP - _N_FFT // 2  # the last centred frame
+        tail = self._read(last_start, pos)
+        if head is None or tail is None:
+            return None
+        edges = np.zeros((self.ring.shape[0], 2, _N_FFT))
+        edges[:, 0, _N_FFT // 2 : _N_FFT // 2 + head.shape[1]] = head
+        edges[:, 1, : tail.shape[1]] = tail
+        edge_mel = spectrum.frame_power(edges) @ spectrum.mel_weights  # (2, n_mels)
+        interior = spectrum.window_mel()  # (n_mels, n_interior)
+        return np.concatenate([edge_mel[:1].T, interior, edge_mel[1:].T], axis=1)
 
     # -- either thread (holding analyzer_lock) -----------------------------------------------
     def design(self, analysis: _Analysis, target: _Target | None, *, previous: _Published | None) -> _Published | None:
@@ -695,7 +723,7 @@ class StreamingAdaptiveEQ:
                 psd = probe.psd if probe is not None else _pink_psd(worker.spectrum.freqs_hz)
                 if intensity == 0.0:  # design() does not ask the analyzer then: ask it once about the words
                     worker.analyzer.design_from_power(worker.spectrum.freqs_hz, psd, word, 1.0, blend=blend, alpha=alpha)
-                published = worker.design(_Analysis(epoch=worker.epoch, z_audio=None, psd=psd, band_power=None if
+                published = worker.design(_Analysis(epoch=worker.epoch, pos=-1, z_audio=None, psd=psd, band_power=None if
                                                     probe is None else probe.band_power), target, previous=None)
                 worker.target = target
                 if probe is not None:

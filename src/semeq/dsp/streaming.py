@@ -208,7 +208,7 @@ class SlidingSpectrum:
     """Short-time power spectra of the recent past of a stream, each frame computed once.
 
     The stream is cut into Hann frames of ``n_fft`` samples every ``hop`` samples on an absolute
-    grid (frame ``j`` covers samples ``[j * hop, j * hop + n_fft)``). :meth:`update` transforms
+    grid (frame ``j`` covers samples ``[origin + j * hop, origin + j * hop + n_fft)``). :meth:`update` transforms
     only the frames completed since the last call; a ring keeps, for the frames that lie inside
     the last ``window_len`` samples, the channel-mixed power ``|X|^2`` (the mean over channels,
     so mono and identical stereo agree), the frame's mean-square power in ``band_hz`` (for the
@@ -227,6 +227,9 @@ class SlidingSpectrum:
         Band of the per-frame activity power.
     mel_weights : ndarray [shape=(n_fft // 2 + 1, n_mels)], optional
         Filterbank applied to each new frame's power.
+    origin : int in [0, hop)
+        Where the frame grid starts: ``(-window_len) % hop`` puts a frame at the start of every
+        window that ends on a multiple of ``hop``.
 
     Notes
     -----
@@ -236,8 +239,10 @@ class SlidingSpectrum:
     """
 
     def __init__(self, sample_rate: float, channels: int, window_len: int, *, n_fft: int = 1024, hop: int = 512,
-                 band_hz: tuple[float, float] = (100.0, 10000.0), mel_weights: np.ndarray | None = None):
+                 band_hz: tuple[float, float] = (100.0, 10000.0), mel_weights: np.ndarray | None = None,
+                 origin: int = 0):
         self.sample_rate = float(sample_rate)
+        self.origin = int(origin) % int(hop)
         self.channels = int(channels)
         self.n_fft, self.hop = int(n_fft), int(hop)
         self.window_len = max(int(window_len), self.n_fft)
@@ -270,8 +275,9 @@ class SlidingSpectrum:
     def frames_needed(self, pos: int) -> tuple[int, int]:
         """Absolute frames ``[start, stop)`` that :meth:`update` at stream position ``pos`` computes.
 
-        Their samples are ``[start * hop, (stop - 1) * hop + n_fft)``.
+        Their samples are ``[origin + start * hop, origin + (stop - 1) * hop + n_fft)``.
         """
+        pos = pos - self.origin
         stop = max((pos - self.n_fft) // self.hop + 1, 0)  # frames complete by pos
         first = max(-(-(pos - self.window_len) // self.hop), 0)  # first frame starting inside the window
         return max(self.n_done, first), stop
@@ -284,7 +290,7 @@ class SlidingSpectrum:
         pos : int
             Samples of the stream so far.
         audio : ndarray [shape=(channels, n)]
-            Samples ``[start * hop, start * hop + n)`` of the stream, covering the frames
+            Samples ``[origin + start * hop, origin + start * hop + n)`` of the stream, covering the frames
             :meth:`frames_needed` names (``start`` is its first value).
         start : int
             First frame to compute.
@@ -292,7 +298,7 @@ class SlidingSpectrum:
         first_needed, stop = self.frames_needed(pos)
         if start != first_needed:
             raise ParameterError(f"update() expects frames from {first_needed}, got {start}")
-        first = max(-(-(pos - self.window_len) // self.hop), 0)
+        first = max(-(-(pos - self.origin - self.window_len) // self.hop), 0)
         n_new = max(stop - start, 0)
         if n_new:
             audio = np.ascontiguousarray(audio)
@@ -337,6 +343,11 @@ class SlidingSpectrum:
         weights = np.zeros(self.capacity)
         weights[self._slots()[active]] = 1.0 / n_active
         return (weights @ self.power) * self._psd_scale  # (capacity,) @ (capacity, n_bins)
+
+    def frame_power(self, frames: np.ndarray) -> np.ndarray:
+        """Channel-mixed power of frames shaped (channels, n, n_fft), as :meth:`update` computes it."""
+        spec = np.fft.rfft(frames * self.window, axis=-1)
+        return (spec.real**2 + spec.imag**2).mean(axis=0)  # (n, n_bins)
 
     def window_mel(self) -> np.ndarray:
         """Mel power of the window's frames in time order, shaped (n_mels, n_frames)."""
