@@ -144,7 +144,7 @@ def test_glide_to_intensity_zero_ends_in_exact_bypass(rng):
         out = run_stream(engine, x[:, 2 * SR :])
         assert not engine.active
     assert out.dtype == np.float32
-    # 50 ms glide to within 0.01 dB (~8 tau), a 10 ms fade, 0.3 s of ring-out: exact well before 1 s.
+    # 50 ms glide to within 0.05 dB (~6 tau), a 20 ms fade, 0.3 s of ring-out: exact well before 1 s.
     np.testing.assert_array_equal(out[:, SR:], x[:, 3 * SR :])
     assert np.max(np.abs(out[:, :1000] - x[:, 2 * SR : 2 * SR + 1000])) > 1e-3  # it was not bypassed at once
 
@@ -170,7 +170,7 @@ def test_glide_time_constant_is_in_ms(frame):
                 n_since += chunk.shape[1]
                 gains = np.array([p.gains_db for p in engine.current_params])
                 expected = target * (1.0 - np.exp(-n_since / (tau_ms * 1e-3 * SR)))
-                if np.max(np.abs(target - expected)) > 0.01:  # before the final snap
+                if np.max(np.abs(target - expected)) > 0.05:  # before the final snap (a 0.05 dB step)
                     np.testing.assert_allclose(gains, expected, atol=1e-9)
                     checked += 1
         assert checked >= 2

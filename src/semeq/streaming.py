@@ -7,9 +7,23 @@
   frame through a :class:`~semeq.dsp.StreamingEQ`. It never waits for the worker: the hand-off
   is one reference assignment (atomic in CPython), and requests go through a
   :class:`queue.SimpleQueue`, whose ``put`` never blocks.
-* a daemon **worker thread** takes the last ``analysis_window_s`` seconds from the ring buffer
-  every ``update_interval`` frames, encodes them (slow: a neural encoder) and publishes the
-  target cascade ``(decode(z_final), decode(z_audio).inverted())``.
+* a daemon **worker thread** analyses the last ``analysis_window_s`` seconds every
+  ``update_interval`` frames and publishes a target cascade of any length (usually one or two
+  EQs; none is an exact bypass) and a make-up gain. It keeps the window's short-time spectrum
+  (:class:`~semeq.dsp.streaming.SlidingSpectrum`: 1024-point Hann frames, hop 512, channels
+  mixed by power) and transforms only the frames that arrived since the last update. From
+  those frames come the activity mask (the rule of :func:`semeq.analysis.active_frames`) and
+  then, by what the analyzer offers:
+
+  - ``design_from_power`` (:class:`PowerAnalyzer`, the dB rule): the window's long-term power
+    spectral density over its active frames, handed to the analyzer ("power" mode);
+  - the shipped torch encoder: its CNN on the kept mel frames, framed as the encoder's own
+    centred STFT frames the window ("mel" mode; the latent decodes within 0.01 dB of
+    ``encode()`` of the same window);
+  - any other :class:`SemanticAnalyzer`: ``encode()`` of the window's audio ("audio" mode).
+
+  A new target whose response (and gain) is within 0.05 dB of the last one published is not
+  published, so a steady recording lets the glide settle.
 
 Behaviour worth knowing
 -----------------------
@@ -19,10 +33,14 @@ Behaviour worth knowing
 * **Smoothing** runs in perceptual units: gains in dB, frequencies and Q as logarithms, each a
   one-pole glide with time constant ``smoothing_ms`` computed from the samples actually elapsed,
   so the glide does not depend on the frame size. Sections are redesigned only when a smoothed
-  value has moved by a perceptible amount (0.01 dB, 0.1 % in frequency or Q) since the last
+  value has moved by a step (0.05 dB, 0.5 % in frequency or Q) since the last
   design, and every redesign is cross-faded by the StreamingEQ over ``crossfade_ms``; a
   redesign waits for the running fade, so sections change at most every ``crossfade_ms``. Once the glide is within that
   step of its target it snaps to the target and designs it exactly.
+* **Automatic gain compensation** (``auto_gain``, on by default): each analysis estimates the
+  EQ's loudness change on the window's spectrum, K-weighted as in ITU-R BS.1770, and the
+  make-up gain that undoes it glides with the EQ, folded into the first section's numerator
+  (no extra work per sample, no latency). A window without usable energy keeps the last gain.
 * **Intensity 0** glides every gain to 0 dB; when the fade has finished and the filter's tail has
   rung out (``_SETTLE_S``), the engine drops the filter and returns the input sample for sample.
 * **Bad frames.** A frame of the wrong shape or dtype raises :class:`~semeq.errors.ParameterError`
@@ -32,6 +50,10 @@ Behaviour worth knowing
   the stream keeps its last EQ.
 * **Latency** is 0 samples: the EQ is IIR, without look-ahead; output sample ``i`` depends on
   input samples ``<= i`` only.
+* **Shutdown.** :meth:`~StreamingAdaptiveEQ.close` (or leaving a ``with`` block) stops the worker
+  and waits for it. An engine never closed is stopped, and waited for, when it is collected or
+  at interpreter exit: a worker torn down inside native code (torch) during finalisation
+  aborted the process ("terminate called without an active exception").
 """
 
 from __future__ import annotations
@@ -115,9 +137,11 @@ class PowerAnalyzer(Protocol):
 # Columns of the 13-vector smoothed on a log scale (frequencies and Q); the gains stay in dB.
 _LOG_COLUMNS = np.array([i for i in range(N_PARAMS) if i not in GAIN_INDICES])
 _GAIN_COLUMNS = np.array(GAIN_INDICES)
-# A step worth a redesign: 0.01 dB in gain, 0.1 % in frequency or Q (log units).
-_STEP = np.where(np.isin(np.arange(N_PARAMS), GAIN_INDICES), 0.01, 1e-3)
-_GAIN_STEP_DB = 0.01  # the same for the make-up gain
+# A step worth a redesign: 0.05 dB in gain, 0.5 % in frequency or Q (log units), each change
+# cross-faded. Finer steps (0.01 dB, 0.1 %) kept the filter cross-fading, at twice the work,
+# through most frames of a glide, for changes far below audibility.
+_STEP = np.where(np.isin(np.arange(N_PARAMS), GAIN_INDICES), 0.05, 5e-3)
+_GAIN_STEP_DB = 0.05  # the same for the make-up gain
 # After snapping to the target, the designed sections follow it to within 1/100 of a step.
 _FINE = 0.01
 _MAX_EQS = 8  # a cascade longer than this is a broken analyzer

@@ -204,6 +204,9 @@ class StreamingEQ:
         return out
 
 
+_BLAS_ROWS = 4  # rows per matrix product: small enough that OpenBLAS stays on the calling thread
+
+
 class SlidingSpectrum:
     """Short-time power spectra of the recent past of a stream, each frame computed once.
 
@@ -311,7 +314,11 @@ class SlidingSpectrum:
             self.power[slots] = power
             self.band_power[slots] = power @ self._band_weights
             if self.mel is not None:
-                self.mel[slots] = power @ self.mel_weights  # (n_new, n_bins) @ (n_bins, n_mels)
+                # (n_new, n_bins) @ (n_bins, n_mels) in blocks of a few rows: a larger product makes
+                # OpenBLAS start its thread pool, whose spinning threads take the core from the audio
+                # thread (64 rows: 2.4 ms of CPU and 17 ms of wall time on the 2-core machine, 4 rows: 7 us).
+                for i in range(0, n_new, _BLAS_ROWS):
+                    self.mel[slots[i : i + _BLAS_ROWS]] = power[i : i + _BLAS_ROWS] @ self.mel_weights
         self.n_done = max(stop, self.n_done)
         self.first = first
         self.n_frames = max(stop - first, 0)
