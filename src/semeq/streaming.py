@@ -486,7 +486,7 @@ class _Worker:
                 return
         else:
             audio = np.zeros((self.ring.shape[0], 0), dtype=np.float32)
-        spectrum.update(pos, audio.astype(np.float64), first)
+        spectrum.update(pos, audio, first)  # float32 samples; the Hann window makes the frames float64
         active = spectrum.active(_FRAME_FLOOR, _FRAME_RANGE)
         n_active = int(np.count_nonzero(active))
         psd = band_power = None
@@ -564,14 +564,16 @@ class _Worker:
         if not cascade:
             published = _Published(epoch=analysis.epoch, target=None, gain_db=0.0, cascade=(), response_db=None)
         else:
-            physical = np.stack([p.to_vector() for p in cascade])
+            physical = np.stack([p.to_vector() for p in cascade])  # (n_eq, 13)
             response_db = sos_response_db(_design_params(physical, self.sample_rate), self.loudness.freqs_hz,
                                           self.sample_rate)
+            perceptual = physical.copy()
+            perceptual[:, _LOG_COLUMNS] = np.log(physical[:, _LOG_COLUMNS])
             gain_db = 0.0
             if self.auto_gain:
                 band_power = analysis.band_power if analysis.band_power is not None else self.loudness.pink()
                 gain_db = makeup_gain_db(band_power, response_db)
-            published = _Published(epoch=analysis.epoch, target=_to_perceptual(cascade), gain_db=gain_db,
+            published = _Published(epoch=analysis.epoch, target=perceptual, gain_db=gain_db,
                                    cascade=cascade, response_db=response_db)
         if previous is not None and previous.epoch == published.epoch and _close(previous, published):
             return None
