@@ -257,7 +257,7 @@ class _TorchMelEncoder:
         self.neutral = np.asarray(encoder.neutral_latent, dtype=np.float64)
 
     @classmethod
-    def find(cls, analyzer, sample_rate: float) -> _TorchMelEncoder | None:
+    def find(cls, analyzer, sample_rate: float, window_len: int) -> _TorchMelEncoder | None:
         encoder = getattr(analyzer, "audio_encoder", None)
         net = getattr(encoder, "net", None)
         mel = getattr(getattr(net, "config", None), "mel", None)
@@ -265,8 +265,8 @@ class _TorchMelEncoder:
             return None
         if (mel.sample_rate, mel.n_fft, mel.hop_length) != (sample_rate, _N_FFT, _HOP):
             return None  # the CNN was trained on another grid: encode() resamples the audio instead
-        if not hasattr(encoder, "neutral_latent"):
-            return None
+        if not hasattr(encoder, "neutral_latent") or window_len > getattr(encoder, "window_samples", 0):
+            return None  # encode() pools a longer recording over several windows: let it
         return cls(encoder, net)
 
     def __call__(self, mel_power: np.ndarray, n_active: int) -> np.ndarray:
@@ -679,7 +679,7 @@ class StreamingAdaptiveEQ:
             for method in ("encode", "target_latent", "cascade_for"):
                 if not callable(getattr(analyzer, method, None)):
                     raise ParameterError(f"analyzer must implement PowerAnalyzer or SemanticAnalyzer; it has no {method}()")
-            mel_encoder = _TorchMelEncoder.find(analyzer, self.sample_rate)
+            mel_encoder = _TorchMelEncoder.find(analyzer, self.sample_rate, window_len)
             mode = "audio" if mel_encoder is None else "mel"
         self.analyzer = analyzer
 
