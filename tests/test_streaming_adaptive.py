@@ -699,3 +699,24 @@ def test_kept_mel_frames_give_the_encoders_latent(rng):
     diff_db = np.sqrt(np.mean((curve_stream - curve_encode) ** 2))
     print(f"decoded curves differ by {diff_db:.4f} dB RMS")
     assert diff_db < 0.05  # measured 0.0014 dB median on music; the DC of the window is not removed
+
+
+def test_reset_forgets_the_kept_spectrum(rng):
+    """After reset() the power analyzer sees only audio from after it: white noise before, a
+    low-passed stream after, and the new window's top octave is empty."""
+    from scipy.signal import butter as butter_, sosfilt as sosfilt_
+
+    analyzer = TiltPowerAnalyzer()
+    with StreamingAdaptiveEQ(SR, 2, analyzer=analyzer) as engine:
+        engine.set_target("bright", 1.0)
+        run_stream(engine, noise(rng, 2.5))
+        assert engine.active
+        engine.reset()
+        assert not engine.active
+        low = sosfilt_(butter_(8, 1000.0, fs=SR, output="sos"), noise(rng, 1.0))
+        out = run_stream(engine, low)
+        freqs = engine._worker.spectrum.freqs_hz
+    first_request = -(-int(0.5 * SR) // FRAME) * FRAME
+    np.testing.assert_array_equal(out[:, :first_request], low[:, :first_request])  # bypass until the new analysis
+    power = analyzer.last_power
+    assert 10 * np.log10(power[(freqs > 200) & (freqs < 800)].mean() / power[freqs > 8000].mean()) > 80.0
