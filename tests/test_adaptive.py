@@ -322,13 +322,15 @@ def test_profile_ranks_well_supported_words_unless_asked(engine):
 
 
 def test_streaming_with_the_shipped_models_converges_to_the_offline_render(engine):
-    """Issue 6: a stationary input and a fixed target; measured -44 dB (RMS of the difference)."""
+    """Issue 6: a stationary input and a fixed target; measured -44 dB (RMS of the difference), the
+    CNN reading the stream's kept mel frames. Without the stream's make-up gain: the offline render
+    keeps the EQ's level."""
     from semeq.streaming import StreamingAdaptiveEQ
 
     n = np.arange(6 * SAMPLE_RATE)
     x = np.stack([sum(np.sin(2 * np.pi * 100.0 * h * n / SAMPLE_RATE + ph * h) / h for h in range(1, 60)) * 0.05
                   for ph in (0.0, 1.3)])
-    with StreamingAdaptiveEQ(SAMPLE_RATE, 2, analyzer=engine) as stream:
+    with StreamingAdaptiveEQ(SAMPLE_RATE, 2, analyzer=engine, auto_gain=False) as stream:
         stream.set_target("bright", 0.7)
         out = []
         for i in range(0, x.shape[1], 512):

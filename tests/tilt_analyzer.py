@@ -85,3 +85,28 @@ class TiltAnalyzer:
     def cascade_for(self, z_audio: np.ndarray, z_target: np.ndarray, intensity: float) -> tuple[EQParams, EQParams]:
         z_final = z_audio + intensity * (z_target - z_audio)
         return self.decode(z_final), self.decode(z_audio).inverted()
+
+
+class TiltPowerAnalyzer:
+    """The dB-rule stand-in (``design_from_power``): the tilt of the window's long-term spectrum,
+    read as TiltAnalyzer reads audio, and ONE EQ that moves it toward the word by ``intensity``
+    (none at all when nothing is needed)."""
+
+    def __init__(self) -> None:
+        self.n_designs = 0
+        self.last_power: np.ndarray | None = None
+
+    def design_from_power(self, freqs_hz: np.ndarray, power: np.ndarray, target: str, intensity: float, *,
+                          blend: str | None = None, alpha: float = 0.0) -> tuple[EQParams, ...]:
+        z_target = TiltAnalyzer().target_latent(target, blend, alpha)
+        self.n_designs += 1
+        self.last_power = np.array(power)
+        low = power[freqs_hz < 400.0].sum() + 1e-30
+        mid = power[(freqs_hz >= 400.0) & (freqs_hz < 3000.0)].sum() + 1e-30
+        high = power[freqs_hz >= 3000.0].sum() + 1e-30
+        tilt = float(np.clip(10.0 * np.log10(high / low) / 30.0, -1.0, 1.0))
+        mid_vs_sides = float(np.clip(10.0 * np.log10(mid / (low + high)) / 30.0, -1.0, 1.0))
+        delta = intensity * (z_target - _latent(tilt, mid_vs_sides))
+        if intensity == 0.0 or not np.any(np.abs(delta) > 1e-9):
+            return ()
+        return (TiltAnalyzer.decode(delta),)

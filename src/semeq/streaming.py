@@ -7,9 +7,23 @@
   frame through a :class:`~semeq.dsp.StreamingEQ`. It never waits for the worker: the hand-off
   is one reference assignment (atomic in CPython), and requests go through a
   :class:`queue.SimpleQueue`, whose ``put`` never blocks.
-* a daemon **worker thread** takes the last ``analysis_window_s`` seconds from the ring buffer
-  every ``update_interval`` frames, encodes them (slow: a neural encoder) and publishes the
-  target cascade ``(decode(z_final), decode(z_audio).inverted())``.
+* a daemon **worker thread** analyses the last ``analysis_window_s`` seconds every
+  ``update_interval`` frames and publishes a target cascade of any length (usually one or two
+  EQs; none is an exact bypass) and a make-up gain. It keeps the window's short-time spectrum
+  (:class:`~semeq.dsp.streaming.SlidingSpectrum`: 1024-point Hann frames, hop 512, channels
+  mixed by power) and transforms only the frames that arrived since the last update. From
+  those frames come the activity mask (the rule of :func:`semeq.analysis.active_frames`) and
+  then, by what the analyzer offers:
+
+  - ``design_from_power`` (:class:`PowerAnalyzer`, the dB rule): the window's long-term power
+    spectral density over its active frames, handed to the analyzer ("power" mode);
+  - the shipped torch encoder: its CNN on the kept mel frames, framed as the encoder's own
+    centred STFT frames the window ("mel" mode; the latent decodes within 0.01 dB of
+    ``encode()`` of the same window);
+  - any other :class:`SemanticAnalyzer`: ``encode()`` of the window's audio ("audio" mode).
+
+  A new target whose response (and gain) is within 0.05 dB of the last one published is not
+  published, so a steady recording lets the glide settle.
 
 Behaviour worth knowing
 -----------------------
@@ -19,10 +33,14 @@ Behaviour worth knowing
 * **Smoothing** runs in perceptual units: gains in dB, frequencies and Q as logarithms, each a
   one-pole glide with time constant ``smoothing_ms`` computed from the samples actually elapsed,
   so the glide does not depend on the frame size. Sections are redesigned only when a smoothed
-  value has moved by a perceptible amount (0.01 dB, 0.1 % in frequency or Q) since the last
+  value has moved by a step (0.05 dB, 0.5 % in frequency or Q) since the last
   design, and every redesign is cross-faded by the StreamingEQ over ``crossfade_ms``; a
   redesign waits for the running fade, so sections change at most every ``crossfade_ms``. Once the glide is within that
   step of its target it snaps to the target and designs it exactly.
+* **Automatic gain compensation** (``auto_gain``, on by default): each analysis estimates the
+  EQ's loudness change on the window's spectrum, K-weighted as in ITU-R BS.1770, and the
+  make-up gain that undoes it glides with the EQ, folded into the first section's numerator
+  (no extra work per sample, no latency). A window without usable energy keeps the last gain.
 * **Intensity 0** glides every gain to 0 dB; when the fade has finished and the filter's tail has
   rung out (``_SETTLE_S``), the engine drops the filter and returns the input sample for sample.
 * **Bad frames.** A frame of the wrong shape or dtype raises :class:`~semeq.errors.ParameterError`
@@ -32,31 +50,38 @@ Behaviour worth knowing
   the stream keeps its last EQ.
 * **Latency** is 0 samples: the EQ is IIR, without look-ahead; output sample ``i`` depends on
   input samples ``<= i`` only.
+* **Shutdown.** :meth:`~StreamingAdaptiveEQ.close` (or leaving a ``with`` block) stops the worker
+  and waits for it. An engine never closed is stopped, and waited for, when it is collected or
+  at interpreter exit: a worker torn down inside native code (torch) during finalisation
+  aborted the process ("terminate called without an active exception").
 """
 
 from __future__ import annotations
 
+import atexit
 import math
 import queue
 import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .dsp import StreamingEQ
+from .analysis import MIN_ACTIVE_FRAMES, NORM_BAND_HZ
+from .dsp import StreamingEQ, sos_response_db
 from .dsp.biquad import _check_sample_rate, design_sos_batch
+from .dsp.streaming import SlidingSpectrum
 from .errors import ParameterError, SemeqError
 from .params import GAIN_INDICES, N_PARAMS, EQParams, check_unit as _check_unit
 
-__all__ = ["SemanticAnalyzer", "StreamingAdaptiveEQ", "StreamStats"]
+__all__ = ["SemanticAnalyzer", "PowerAnalyzer", "StreamingAdaptiveEQ", "StreamStats", "makeup_gain_db"]
 
 
 @runtime_checkable
 class SemanticAnalyzer(Protocol):
-    """What the streaming engine needs from the semantic models (``semeq.adaptive.SemanticEQ``)."""
+    """What the streaming engine needs from latent-space models (``semeq.adaptive.SemanticEQ``)."""
 
     def encode(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         """Latent of a recording: ``audio`` (channels, n) -> z_audio (latent_dim,). Slow; worker thread."""
@@ -69,23 +94,74 @@ class SemanticAnalyzer(Protocol):
         """
         ...
 
-    def cascade_for(self, z_audio: np.ndarray, z_target: np.ndarray, intensity: float) -> tuple[EQParams, EQParams]:
-        """``(decode(z_final), decode(z_audio).inverted())`` with ``z_final`` moved toward the target. Cheap."""
+    def cascade_for(self, z_audio: np.ndarray, z_target: np.ndarray, intensity: float) -> tuple[EQParams, ...]:
+        """The cascade for ``z_audio`` moved toward ``z_target`` by ``intensity``. Cheap."""
+        ...
+
+
+@runtime_checkable
+class PowerAnalyzer(Protocol):
+    """An analyzer that designs the EQ from the window's long-term power spectrum (the dB rule).
+
+    When the analyzer has this method the engine uses it, and needs neither ``encode`` nor
+    ``cascade_for``: each update hands it the one-sided power spectral density of the window.
+    """
+
+    def design_from_power(self, freqs_hz: np.ndarray, power: np.ndarray, target: str, intensity: float, *,
+                          blend: str | None = None, alpha: float = 0.0) -> tuple[EQParams, ...]:
+        """The cascade for a recording whose long-term spectrum is ``power``.
+
+        Parameters
+        ----------
+        freqs_hz : ndarray [shape=(n_bins,)]
+            Bin frequencies, uniformly spaced from 0 Hz (``rfftfreq(1024, 1 / sample_rate)``).
+        power : ndarray [shape=(n_bins,)]
+            One-sided power spectral density (power per Hz, the scaling of
+            ``scipy.signal.welch(scaling="density")``) of the window: 1024-point periodic-Hann
+            frames, hop 512, mixed over channels by power, averaged over the window's active
+            frames (the rule of :func:`semeq.analysis.active_frames`). Feed it to
+            :func:`semeq.analysis.psd_to_grid_db` for the analysis grid.
+        target, blend, alpha, intensity
+            As :meth:`StreamingAdaptiveEQ.set_target`.
+
+        Returns
+        -------
+        cascade : tuple of EQParams
+            Usually one EQ; empty for an exact bypass (nothing needed).
+
+        Raises :class:`~semeq.errors.UnknownWordError` for a word outside the vocabulary.
+        """
         ...
 
 
 # Columns of the 13-vector smoothed on a log scale (frequencies and Q); the gains stay in dB.
 _LOG_COLUMNS = np.array([i for i in range(N_PARAMS) if i not in GAIN_INDICES])
 _GAIN_COLUMNS = np.array(GAIN_INDICES)
-# A step worth a redesign: 0.01 dB in gain, 0.1 % in frequency or Q (log units).
-_STEP = np.where(np.isin(np.arange(N_PARAMS), GAIN_INDICES), 0.01, 1e-3)
+# A step worth a redesign: 0.05 dB in gain, 0.5 % in frequency or Q (log units), each change
+# cross-faded. Finer steps (0.01 dB, 0.1 %) kept the filter cross-fading, at twice the work,
+# through most frames of a glide, for changes far below audibility.
+_STEP = np.where(np.isin(np.arange(N_PARAMS), GAIN_INDICES), 0.05, 5e-3)
+_GAIN_STEP_DB = 0.05  # the same for the make-up gain
 # After snapping to the target, the designed sections follow it to within 1/100 of a step.
-_FINE_STEP = _STEP / 100.0
-_N_EQ = 2  # the adaptive cascade: (decode(z_final), decode(z_audio).inverted())
+_FINE = 0.01
+_MAX_EQS = 8  # a cascade longer than this is a broken analyzer
+_PUBLISH_DB = 0.05  # a new analysis whose EQ (and gain) moves less than this, anywhere on the grid, is not published
+_MAX_MAKEUP_DB = 24.0
 _MIN_ANALYSIS_S = 0.5
 _SETTLE_S = 0.3  # an identity filter rings out this long before the engine drops it (bypass)
 _CONTROL_MIN = 64  # samples between smoothing steps when frames are tiny
 _CONTROL_MAX = 1024  # larger frames are processed in sub-blocks of at most this many samples
+# The activity rule of semeq.analysis.active_frames (tested against it): mean-square band
+# power above -100 dB re full scale and within 60 dB of the window's loudest frame.
+_FRAME_FLOOR = 1e-10
+_FRAME_RANGE = 1e-6
+_N_FFT, _HOP = 1024, 512
+# BS.1770 K-weighting (pre-filter shelf and RLB high-pass) as given at 48 kHz, for the
+# make-up gain's loudness estimate (ITU-R BS.1770-4, Tables 1 and 2).
+_K_WEIGHTING_SOS_48K = np.array([
+    [1.53512485958697, -2.69169618940638, 1.19839281085285, 1.0, -1.69065929318241, 0.73248077421585],
+    [1.0, -2.0, 1.0, 1.0, -1.99004745483398, 0.99007225036621],
+])
 
 
 def _to_perceptual(cascade: Sequence[EQParams]) -> np.ndarray:
@@ -93,6 +169,117 @@ def _to_perceptual(cascade: Sequence[EQParams]) -> np.ndarray:
     values = np.stack([p.to_vector() for p in cascade])  # (n_eq, 13)
     values[:, _LOG_COLUMNS] = np.log(values[:, _LOG_COLUMNS])
     return values
+
+
+def _to_physical(values: np.ndarray) -> np.ndarray:
+    physical = values.copy()
+    physical[:, _LOG_COLUMNS] = np.exp(values[:, _LOG_COLUMNS])
+    return physical
+
+
+class _LoudnessBins:
+    """What the make-up gain needs from a PSD: its K-weighted power in narrow bands up to Nyquist.
+
+    The bins (0 Hz excluded) are summed into bands a twelfth of an octave wide (one bin each
+    where bins are wider), so the EQ's response is evaluated at ~100 centres instead of 512.
+    Not on the third-octave analysis grid in dB, and not stopping at 18 kHz: that version
+    underestimated a bright EQ's loudness change on pink noise by a quarter (1.21 against
+    1.60 LU, most of it from the top bins a high shelf lifts).
+    """
+
+    def __init__(self, freqs_hz: np.ndarray, sample_rate: float):
+        bins = np.flatnonzero(freqs_hz > 0.0)
+        df = freqs_hz[1] - freqs_hz[0]
+        # A new band starts where the current one has grown a twelfth of an octave (or one bin) wide.
+        starts = [int(bins[0])]
+        for k in bins[1:]:
+            if freqs_hz[k] - freqs_hz[starts[-1]] >= max(df, freqs_hz[starts[-1]] * (2.0 ** (1.0 / 12.0) - 1.0)):
+                starts.append(int(k))
+        self.starts = np.asarray(starts) - int(bins[0])  # into the psd[bins] slice
+        self.first_bin = int(bins[0])
+        k_power = 10.0 ** (sos_response_db(_K_WEIGHTING_SOS_48K, freqs_hz[bins], 48000.0) / 10.0)
+        self.k_power = k_power
+        # Centre of each band: its K-weighted mean frequency under a flat spectrum.
+        self.freqs_hz = np.add.reduceat(freqs_hz[bins] * k_power, self.starts) / np.add.reduceat(k_power, self.starts)
+
+    def band_power(self, psd: np.ndarray) -> np.ndarray:
+        """K-weighted power of each band (uniform bins: the density is the power up to a constant)."""
+        return np.add.reduceat(psd[self.first_bin :] * self.k_power, self.starts)
+
+    def pink(self) -> np.ndarray:
+        """The K-weighted band powers of pink noise: the prior before any audio is analysed."""
+        freqs = self.first_bin + np.arange(self.k_power.size)
+        return np.add.reduceat(self.k_power / freqs, self.starts)
+
+
+def makeup_gain_db(band_power: np.ndarray, response_db: np.ndarray) -> float:
+    """Gain (dB) that undoes an EQ's loudness change on a spectrum.
+
+    Parameters
+    ----------
+    band_power : ndarray [shape=(n,)]
+        K-weighted power of the signal in n bands.
+    response_db : ndarray [shape=(n,)]
+        The EQ's magnitude response at the bands' centres.
+
+    Returns
+    -------
+    gain_db : float
+        ``-10 log10(sum(P |H|^2) / sum(P))``: after the EQ and this gain, the K-weighted power
+        (the BS.1770 loudness of a steady signal) is the input's. 0 for a silent spectrum.
+
+    Examples
+    --------
+    >>> round(makeup_gain_db(np.array([1.0, 1.0]), np.array([6.0, 6.0])), 6)
+    -6.0
+    """
+    total = float(np.sum(band_power))
+    if not total > 0.0:
+        return 0.0
+    ratio = float(np.sum(band_power * 10.0 ** (response_db / 10.0))) / total
+    return float(np.clip(-10.0 * math.log10(max(ratio, 1e-30)), -_MAX_MAKEUP_DB, _MAX_MAKEUP_DB))
+
+
+class _TorchMelEncoder:
+    """The latent of a window from its mel frames, for the torch ``SemanticEQ`` of today.
+
+    ``AudioEncoder.encode`` of one window is ``project(pooled(log_mel(window)))``; the mel power
+    of the window's frames is kept by the engine's :class:`SlidingSpectrum`, so only the
+    level normalisation and the CNN run per update. The normalisation is
+    ``semeq.nn.mel.LogMel.from_power``'s (window mean mel power, floor), written out here on
+    mel power that is already pooled.
+    """
+
+    def __init__(self, encoder, net) -> None:
+        self.net = net
+        self.filterbank = net.front_end.filterbank.detach().cpu().numpy().astype(np.float64)  # (n_bins, n_mels)
+        self.floor = 10.0 ** (net.config.mel.floor_db / 10.0)
+        self.neutral = np.asarray(encoder.neutral_latent, dtype=np.float64)
+
+    @classmethod
+    def find(cls, analyzer, sample_rate: float, window_len: int) -> _TorchMelEncoder | None:
+        encoder = getattr(analyzer, "audio_encoder", None)
+        net = getattr(encoder, "net", None)
+        mel = getattr(getattr(net, "config", None), "mel", None)
+        if mel is None or not all(hasattr(net, name) for name in ("pooled", "project", "front_end")):
+            return None
+        if (mel.sample_rate, mel.n_fft, mel.hop_length) != (sample_rate, _N_FFT, _HOP):
+            return None  # the CNN was trained on another grid: encode() resamples the audio instead
+        if not hasattr(encoder, "neutral_latent") or window_len > getattr(encoder, "window_samples", 0):
+            return None  # encode() pools a longer recording over several windows: let it
+        return cls(encoder, net)
+
+    def __call__(self, mel_power: np.ndarray, n_active: int) -> np.ndarray:
+        import torch  # the analyzer's net is a torch module: torch is loaded already
+
+        if n_active < MIN_ACTIVE_FRAMES:
+            return self.neutral.copy()
+        ref = max(float(mel_power.mean()), 1e-30)
+        log_mel = 10.0 * np.log10(mel_power / ref + self.floor)  # (n_mels, n_frames)
+        with torch.inference_mode():
+            x = torch.as_tensor(log_mel[None], dtype=torch.float32)
+            z = self.net.project(self.net.pooled(x))[0]
+        return z.double().numpy()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,14 +296,34 @@ class StreamStats:
     n_analysis_errors: int
     last_error: str | None
     n_torn_snapshots: int
-    """Analyses skipped because the audio thread overwrote the window while it was copied."""
+    """Analyses skipped because the audio thread overwrote the window while it was read."""
+    analyzer_cpu_s: float
+    """The part of ``analysis_cpu_s`` spent inside the analyzer (design_from_power, the CNN,
+    encode, cascade_for); the rest is the engine's own spectrum, make-up gain and checks."""
+    n_published: int
+    """Analyses whose EQ differed enough from the last one to be handed to the audio thread."""
+    analysis_mode: str
+    """How the worker analyses: "power" (design_from_power), "mel" (CNN on kept mel frames) or "audio" (encode)."""
 
 
 @dataclass(frozen=True)
 class _Target:
-    z_target: np.ndarray
-    intensity: float
     word: str
+    intensity: float
+    blend: str | None
+    alpha: float
+    z_target: np.ndarray | None  # latent modes only
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    """One analysis of the window: what a target is designed from."""
+
+    epoch: int
+    pos: int  # stream position (samples) the window ends at
+    z_audio: np.ndarray | None  # latent modes
+    psd: np.ndarray | None  # (n_bins,) one-sided PSD of the active frames; None: no usable energy
+    band_power: np.ndarray | None  # K-weighted bin powers of psd (make-up gain)
 
 
 @dataclass(frozen=True)
@@ -124,9 +331,30 @@ class _Published:
     """What the worker (or set_target) hands to the audio thread, in one reference."""
 
     epoch: int
-    z_audio: np.ndarray
-    target: np.ndarray | None  # (2, 13) perceptual, or None = bypass
+    target: np.ndarray | None  # (n_eq, 13) perceptual, or None = bypass
+    gain_db: float  # make-up gain
     cascade: tuple[EQParams, ...] | None
+    response_db: np.ndarray | None  # of the cascade at the loudness bins
+
+
+_LIVE_WORKERS: "weakref.WeakSet[_Worker]" = weakref.WeakSet()
+
+
+def _stop_worker(worker: "_Worker", thread: threading.Thread) -> None:
+    """Stop a worker thread and wait for it (not from itself): an analysis still running when
+    the interpreter finalises would be torn down inside native code (torch aborts with
+    "terminate called without an active exception")."""
+    worker.stop()
+    if thread is not threading.current_thread() and thread.is_alive():
+        thread.join(timeout=10.0)
+
+
+@atexit.register
+def _stop_all_workers() -> None:
+    for worker in list(_LIVE_WORKERS):
+        thread = worker.thread
+        if thread is not None:
+            _stop_worker(worker, thread)
 
 
 class _Worker:
@@ -137,16 +365,27 @@ class _Worker:
     stops the thread).
     """
 
-    def __init__(self, analyzer: SemanticAnalyzer, sample_rate: float, channels: int, window_len: int):
+    def __init__(self, analyzer, mode: str, sample_rate: float, channels: int, window_len: int, *,
+                 mel_encoder: _TorchMelEncoder | None, auto_gain: bool):
         self.analyzer = analyzer
+        self.mode = mode
+        self.mel_encoder = mel_encoder
+        self.auto_gain = auto_gain
         self.sample_rate = sample_rate
         self.window_len = window_len
-        self.capacity = 2 * window_len  # slack: the audio thread may write a whole window during a copy
+        self.capacity = 2 * window_len + 2 * _N_FFT  # slack: the audio thread may write a whole window during a read
         self.ring = np.zeros((channels, self.capacity), dtype=np.float32)
-        self.snapshot = np.zeros((channels, window_len), dtype=np.float32)
+        self.snapshot = np.zeros((channels, window_len), dtype=np.float32) if mode == "audio" else None
+        # Frames on the grid of the window's start (when the window ends on a multiple of the hop),
+        # so the kept frames are the ones the encoder's STFT of that window would make.
+        self.spectrum = SlidingSpectrum(sample_rate, channels, window_len, n_fft=_N_FFT, hop=_HOP, band_hz=NORM_BAND_HZ,
+                                        mel_weights=None if mel_encoder is None else mel_encoder.filterbank,
+                                        origin=(-window_len) % _HOP)
+        self.loudness = _LoudnessBins(self.spectrum.freqs_hz, sample_rate)
         self.n_written = 0  # absolute samples written (audio thread)
         self.write_claim = 0  # absolute end of the write in progress, set before writing
         self.epoch = 0  # bumped by reset(): results of older requests are ignored
+        self.spectrum_epoch = 0  # the epoch the spectrum's frames belong to (worker thread)
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.posted_seq = 0
         self.picked_seq = 0
@@ -154,12 +393,17 @@ class _Worker:
         self.done = threading.Condition()
         self.analyzer_lock = threading.Lock()  # analyzer calls are serialised (worker vs set_target)
         self.target: _Target | None = None
+        self.analysis: _Analysis | None = None
         self.published: _Published | None = None
+        self.thread: threading.Thread | None = None
         self.n_analyses = 0
+        self.n_published = 0
         self.analysis_cpu_s = 0.0
+        self.analyzer_cpu_s = 0.0  # the part of it spent inside the analyzer's methods
         self.n_errors = 0
         self.last_error: str | None = None
         self.n_torn = 0
+        self.stopped = False
 
     # -- audio thread ------------------------------------------------------------------------
     def write(self, x: np.ndarray) -> None:
@@ -182,7 +426,7 @@ class _Worker:
 
     def post(self) -> bool:
         """Ask for an analysis of the audio up to now; False when one is still waiting."""
-        if self.picked_seq != self.posted_seq:
+        if self.picked_seq != self.posted_seq or self.stopped:
             return False
         self.posted_seq += 1
         self.queue.put((self.posted_seq, self.n_written, self.epoch))
@@ -193,6 +437,9 @@ class _Worker:
         while True:
             item = self.queue.get()
             if item is None:
+                with self.done:
+                    self.served_seq = self.posted_seq
+                    self.done.notify_all()
                 return
             seq, pos, epoch = item
             self.picked_seq = seq
@@ -208,41 +455,141 @@ class _Worker:
                     self.served_seq = seq
                     self.done.notify_all()
 
-    def _analyse(self, pos: int, epoch: int) -> None:
-        n = min(self.window_len, pos)
-        start = pos - n
+    def _read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray | None:
+        """Samples [start, stop) from the ring (float32), or None when overwritten meanwhile."""
+        n = stop - start
+        if out is None:
+            out = np.empty((self.ring.shape[0], n), dtype=np.float32)
         i = start % self.capacity
         first = min(n, self.capacity - i)
-        self.snapshot[:, :first] = self.ring[:, i : i + first]
+        out[:, :first] = self.ring[:, i : i + first]
         if first < n:
-            self.snapshot[:, first:n] = self.ring[:, : n - first]
+            out[:, first:n] = self.ring[:, : n - first]
         if self.write_claim > start + self.capacity:  # overwritten while we copied
             self.n_torn += 1
+            return None
+        return out[:, :n]
+
+    def _analyse(self, pos: int, epoch: int) -> None:
+        spectrum = self.spectrum
+        if epoch != self.epoch:
             return
-        audio = self.snapshot[:, :n].astype(np.float64)
+        if epoch != self.spectrum_epoch:  # reset() since the last analysis: a new stream
+            spectrum.reset()
+            self.spectrum_epoch = epoch
+        first, stop = spectrum.frames_needed(pos)
+        if stop > first:
+            origin = spectrum.origin
+            audio = self._read(origin + first * _HOP, origin + (stop - 1) * _HOP + _N_FFT)
+            if audio is None:
+                spectrum.reset()  # start over from the frames still in the ring
+                return
+        else:
+            audio = np.zeros((self.ring.shape[0], 0), dtype=np.float32)
+        spectrum.update(pos, audio, first)  # float32 samples; the Hann window makes the frames float64
+        active = spectrum.active(_FRAME_FLOOR, _FRAME_RANGE)
+        n_active = int(np.count_nonzero(active))
+        psd = band_power = None
+        if n_active >= MIN_ACTIVE_FRAMES:
+            psd = spectrum.window_psd(active)
+            band_power = self.loudness.band_power(psd)
+        z_audio = None
+        if self.mode == "mel":
+            mel = self._mel_with_edges(pos)
+            if mel is None:
+                return
+            t0 = time.thread_time()
+            z_audio = np.asarray(self.mel_encoder(mel, n_active), dtype=np.float64)
+            self.analyzer_cpu_s += time.thread_time() - t0
+        elif self.mode == "audio":
+            n = min(self.window_len, pos)
+            window = self._read(pos - n, pos, self.snapshot)
+            if window is None:
+                return
+            with self.analyzer_lock:
+                t0 = time.thread_time()
+                z_audio = np.asarray(self.analyzer.encode(window.astype(np.float64), self.sample_rate), dtype=np.float64)
+                self.analyzer_cpu_s += time.thread_time() - t0
+        elif psd is None:
+            return  # no usable energy in the window: keep the EQ there is
+        analysis = _Analysis(epoch=epoch, pos=pos, z_audio=z_audio, psd=psd, band_power=band_power)
         with self.analyzer_lock:
-            z_audio = np.asarray(self.analyzer.encode(audio, self.sample_rate), dtype=np.float64)
             if epoch != self.epoch:
                 return
-            self.publish(z_audio, epoch)
-        self.n_analyses += 1
+            self.analysis = analysis
+            self.n_analyses += 1
+            published = self.design(analysis, self.target, previous=self.published)
+            if published is not None:
+                self.published = published
+                self.n_published += 1
+
+    def _mel_with_edges(self, pos: int) -> np.ndarray | None:
+        """The window's mel frames as the encoder's centred STFT (``torch.stft(center=True)``,
+        zero padding) frames it: the kept interior frames plus the two half-empty edge frames,
+        computed afresh (2 FFTs). Interior frames line up when the window ends on a hop multiple."""
+        spectrum = self.spectrum
+        n = min(self.window_len, pos)
+        start = pos - n
+        head = self._read(start, start + min(n, _N_FFT - _HOP))
+        n_frames_centred = 1 + n // _HOP
+        last_start = start + (n_frames_centred - 1) * _HOP - _N_FFT // 2  # the last centred frame
+        tail = self._read(last_start, pos)
+        if head is None or tail is None:
+            return None
+        edges = np.zeros((self.ring.shape[0], 2, _N_FFT))
+        edges[:, 0, _N_FFT // 2 : _N_FFT // 2 + head.shape[1]] = head
+        edges[:, 1, : tail.shape[1]] = tail
+        edge_mel = spectrum.frame_power(edges) @ spectrum.mel_weights  # (2, n_mels)
+        interior = spectrum.window_mel()  # (n_mels, n_interior)
+        return np.concatenate([edge_mel[:1].T, interior, edge_mel[1:].T], axis=1)
 
     # -- either thread (holding analyzer_lock) -----------------------------------------------
-    def publish(self, z_audio: np.ndarray, epoch: int) -> None:
-        target = self.target
+    def design(self, analysis: _Analysis, target: _Target | None, *, previous: _Published | None) -> _Published | None:
+        """The target for the audio thread, or None when ``previous`` is as good (within _PUBLISH_DB)."""
         if target is None:
-            self.published = _Published(epoch=epoch, z_audio=z_audio, target=None, cascade=None)
-            return
+            return None
         if target.intensity == 0.0:
-            self.published = _Published(epoch=epoch, z_audio=z_audio, target=None, cascade=None)
-            return
-        cascade = tuple(self.analyzer.cascade_for(z_audio, target.z_target, target.intensity))
-        if len(cascade) != _N_EQ or not all(isinstance(p, EQParams) for p in cascade):
-            raise ParameterError(f"cascade_for must return {_N_EQ} EQParams, got {cascade!r}")
-        self.published = _Published(epoch=epoch, z_audio=z_audio, target=_to_perceptual(cascade), cascade=cascade)
+            cascade: tuple[EQParams, ...] = ()
+        elif self.mode == "power":
+            t0 = time.thread_time()
+            cascade = tuple(self.analyzer.design_from_power(
+                self.spectrum.freqs_hz, analysis.psd, target.word, target.intensity, blend=target.blend, alpha=target.alpha))
+            self.analyzer_cpu_s += time.thread_time() - t0
+        else:
+            t0 = time.thread_time()
+            cascade = tuple(self.analyzer.cascade_for(analysis.z_audio, target.z_target, target.intensity))
+            self.analyzer_cpu_s += time.thread_time() - t0
+        if len(cascade) > _MAX_EQS or not all(isinstance(p, EQParams) for p in cascade):
+            raise ParameterError(f"the analyzer must return a tuple of at most {_MAX_EQS} EQParams, got {cascade!r}")
+        if not cascade:
+            published = _Published(epoch=analysis.epoch, target=None, gain_db=0.0, cascade=(), response_db=None)
+        else:
+            physical = np.stack([p.to_vector() for p in cascade])  # (n_eq, 13)
+            response_db = sos_response_db(design_sos_batch(physical, self.sample_rate), self.loudness.freqs_hz,
+                                          self.sample_rate)
+            perceptual = physical.copy()
+            perceptual[:, _LOG_COLUMNS] = np.log(physical[:, _LOG_COLUMNS])
+            gain_db = 0.0
+            if self.auto_gain:
+                band_power = analysis.band_power if analysis.band_power is not None else self.loudness.pink()
+                gain_db = makeup_gain_db(band_power, response_db)
+            published = _Published(epoch=analysis.epoch, target=perceptual, gain_db=gain_db,
+                                   cascade=cascade, response_db=response_db)
+        if previous is not None and previous.epoch == published.epoch and _close(previous, published):
+            return None
+        return published
 
     def stop(self) -> None:
+        self.stopped = True
         self.queue.put(None)
+
+
+def _close(a: _Published, b: _Published) -> bool:
+    """Two targets the listener cannot tell apart: both bypass, or responses and gains within _PUBLISH_DB."""
+    if a.target is None or b.target is None:
+        return a.target is None and b.target is None
+    return (a.target.shape == b.target.shape and abs(a.gain_db - b.gain_db) <= _PUBLISH_DB
+            and float(np.max(np.abs(a.response_db - b.response_db))) <= _PUBLISH_DB)
 
 
 class StreamingAdaptiveEQ:
@@ -264,18 +611,22 @@ class StreamingAdaptiveEQ:
         Time constant of the parameter glide (one-pole, in perceptual units).
     crossfade_ms : float > 0
         Length of the cross-fade that makes each coefficient update click-free. A redesign
-        waits for the running fade, so this is also the shortest interval between redesigns:
-        the default 20 ms gives a glide that is piecewise cross-faded at up to 50 updates/s
-        (``benchmarks/bench_stream.py --crossfade-ms 10|20`` on the 2-core dev machine: median
-        process() 94 us with 10 ms, 47 us with 20 ms, on music where the target keeps moving).
-    analyzer : SemanticAnalyzer, optional
-        The models; ``semeq.adaptive.SemanticEQ()`` when omitted.
+        waits for the running fade, so this is also the shortest interval between redesigns.
+    analyzer : PowerAnalyzer or SemanticAnalyzer, optional
+        The models; ``semeq.adaptive.SemanticEQ()`` when omitted. One with
+        ``design_from_power`` is used that way (:class:`PowerAnalyzer`); otherwise the latent
+        protocol (:class:`SemanticAnalyzer`).
+    auto_gain : bool
+        Automatic gain compensation: each analysis also estimates the EQ's loudness change on
+        the window's spectrum (K-weighted, as BS.1770) and the output gain glides to undo it,
+        folded into the first filter section (no extra work per sample, no latency).
 
     Notes
     -----
     Thread use: call :meth:`process` and :meth:`reset` from one (audio) thread;
     :meth:`set_target` may be called from any thread. Close the engine (or use it as a context
-    manager) to stop its worker thread.
+    manager) to stop its worker thread; one left open is stopped, and waited for, when it is
+    collected or when the interpreter exits.
 
     Examples
     --------
@@ -296,7 +647,9 @@ class StreamingAdaptiveEQ:
         analysis_window_s: float = 2.0,
         smoothing_ms: float = 200.0,
         crossfade_ms: float = 20.0,
-        analyzer: SemanticAnalyzer | None = None,
+        analyzer: PowerAnalyzer | SemanticAnalyzer | None = None,
+        *,
+        auto_gain: bool = True,
     ):
         self.sample_rate = _check_sample_rate(sample_rate)
         self.channels = _check_int("channels", channels, 1, 64)
@@ -311,28 +664,38 @@ class StreamingAdaptiveEQ:
         self.analysis_window_s = float(analysis_window_s)
         self.smoothing_ms = float(smoothing_ms)
         self.crossfade_ms = float(crossfade_ms)
+        self.auto_gain = bool(auto_gain)
         if analyzer is None:
             try:
-                from .adaptive import SemanticEQ  # torch and the weights load only when needed
+                from .adaptive import SemanticEQ  # the weights load only when needed
             except ImportError as exc:
                 raise SemeqError(f"the semantic models are not available ({exc}); pass an analyzer") from None
             analyzer = SemanticEQ()
-        for method in ("encode", "target_latent", "cascade_for"):
-            if not callable(getattr(analyzer, method, None)):
-                raise ParameterError(f"analyzer must implement SemanticAnalyzer; it has no {method}()")
+        window_len = max(int(round(self.analysis_window_s * self.sample_rate)), 1)
+        mel_encoder = None
+        if callable(getattr(analyzer, "design_from_power", None)):
+            mode = "power"
+        else:
+            for method in ("encode", "target_latent", "cascade_for"):
+                if not callable(getattr(analyzer, method, None)):
+                    raise ParameterError(f"analyzer must implement PowerAnalyzer or SemanticAnalyzer; it has no {method}()")
+            mel_encoder = _TorchMelEncoder.find(analyzer, self.sample_rate, window_len)
+            mode = "audio" if mel_encoder is None else "mel"
         self.analyzer = analyzer
 
-        window_len = max(int(round(self.analysis_window_s * self.sample_rate)), 1)
         self._min_analysis_len = min(int(round(_MIN_ANALYSIS_S * self.sample_rate)), window_len)
         self._update_len = self.update_interval * self.frame_size
         self._tau_samples = self.smoothing_ms * 1e-3 * self.sample_rate
         self._settle_len = int(round(_SETTLE_S * self.sample_rate))
-        self._worker = _Worker(analyzer, self.sample_rate, self.channels, window_len)
-        self._thread = threading.Thread(target=self._worker.run, name="semeq-analysis", daemon=True)
+        worker = _Worker(analyzer, mode, self.sample_rate, self.channels, window_len, mel_encoder=mel_encoder,
+                         auto_gain=self.auto_gain)
+        self._worker = worker
+        self._thread = threading.Thread(target=worker.run, name="semeq-analysis", daemon=True)
+        worker.thread = self._thread
         self._thread.start()
-        self._finalizer = weakref.finalize(self, self._worker.stop)
-        flat = [EQParams.flat()] * _N_EQ
-        self._eq = StreamingEQ(self.sample_rate, self.channels, flat, crossfade_ms=self.crossfade_ms)
+        _LIVE_WORKERS.add(worker)
+        self._finalizer = weakref.finalize(self, _stop_worker, worker, self._thread)
+        self._eq = StreamingEQ(self.sample_rate, self.channels, [EQParams.flat()], crossfade_ms=self.crossfade_ms)
         self._n_frames = 0
         self._n_designs = 0
         self._n_nonfinite = 0
@@ -343,10 +706,14 @@ class StreamingAdaptiveEQ:
         self._seen: _Published | None = None
         self._active = False  # False: the output is the input, exactly
         self._bypassing = False  # gliding (or settling) towards bypass
-        self._target: np.ndarray | None = None  # (2, 13) perceptual, what the glide heads for
-        self._smoothed = np.zeros((_N_EQ, N_PARAMS))
-        self._designed = np.zeros((_N_EQ, N_PARAMS))
+        n_eq = self._eq.n_eq
+        self._target: np.ndarray | None = None  # (n_eq, 13) perceptual, what the glide heads for
+        self._target_gain = 0.0  # make-up gain (dB) the glide heads for
+        self._smoothed = np.zeros((n_eq, N_PARAMS))
+        self._designed = np.zeros((n_eq, N_PARAMS))
+        self._smoothed_gain = self._designed_gain = 0.0
         self._settled = True
+        self._exact = True  # settled and designed: the sections need no check until a new target
         self._since_control = 0
         self._settle_left = -1  # >= 0: counting down to bypass
         self._eq.reset()
@@ -370,12 +737,29 @@ class StreamingAdaptiveEQ:
         alpha = _check_unit("alpha", alpha)
         worker = self._worker
         with worker.analyzer_lock:
-            z_target = np.asarray(worker.analyzer.target_latent(word, blend, alpha), dtype=np.float64)
-            worker.target = _Target(z_target=z_target, intensity=intensity, word=word)
-            # With an analysis at hand the new target is ready now, not at the next analysis.
-            published = worker.published
-            if published is not None and published.epoch == worker.epoch:
-                worker.publish(published.z_audio, published.epoch)
+            z_target = None
+            if worker.mode != "power":
+                z_target = np.asarray(worker.analyzer.target_latent(word, blend, alpha), dtype=np.float64)
+            target = _Target(word=word, intensity=intensity, blend=blend, alpha=alpha, z_target=z_target)
+            analysis = worker.analysis
+            if worker.mode == "power":
+                # Validates the word (UnknownWordError) before anything changes; with an
+                # analysis at hand the new target is ready now, not at the next analysis.
+                probe = analysis if analysis is not None and analysis.epoch == worker.epoch else None
+                psd = probe.psd if probe is not None else _pink_psd(worker.spectrum.freqs_hz)
+                if intensity == 0.0:  # design() does not ask the analyzer then: ask it once about the words
+                    worker.analyzer.design_from_power(worker.spectrum.freqs_hz, psd, word, 1.0, blend=blend, alpha=alpha)
+                published = worker.design(_Analysis(epoch=worker.epoch, pos=-1, z_audio=None, psd=psd, band_power=None if
+                                                    probe is None else probe.band_power), target, previous=None)
+                worker.target = target
+                if probe is not None:
+                    worker.published = published
+                    worker.n_published += 1
+            else:
+                worker.target = target
+                if analysis is not None and analysis.epoch == worker.epoch:
+                    worker.published = worker.design(analysis, target, previous=None)
+                    worker.n_published += 1
 
     @property
     def target(self) -> tuple[str, float] | None:
@@ -385,18 +769,26 @@ class StreamingAdaptiveEQ:
 
     @property
     def current_cascade(self) -> tuple[EQParams, ...] | None:
-        """The newest target cascade published by the analysis (None before the first, or in bypass)."""
+        """The newest target cascade published by the analysis (None before the first; empty for bypass)."""
         published = self._worker.published
         return None if published is None else published.cascade
 
     @property
     def current_params(self) -> tuple[EQParams, ...]:
-        """The cascade the glide has reached (two flat EQs while bypassed)."""
+        """The cascade the glide has reached (empty while the output is exactly the input)."""
         if not self._active:
-            return (EQParams.flat(),) * _N_EQ
-        physical = self._smoothed.copy()
-        physical[:, _LOG_COLUMNS] = np.exp(self._smoothed[:, _LOG_COLUMNS])
-        return tuple(EQParams.clipped(row) for row in physical)
+            return ()
+        return tuple(EQParams.clipped(row) for row in _to_physical(self._smoothed))
+
+    @property
+    def current_gain_db(self) -> float:
+        """The make-up gain the glide has reached (0 without ``auto_gain`` and while bypassed)."""
+        return float(self._smoothed_gain) if self._active else 0.0
+
+    @property
+    def analysis_mode(self) -> str:
+        """"power" (the analyzer's design_from_power), "mel" (the CNN on kept mel frames) or "audio" (encode)."""
+        return self._worker.mode
 
     @property
     def active(self) -> bool:
@@ -410,14 +802,15 @@ class StreamingAdaptiveEQ:
             n_frames=self._n_frames, n_samples=w.n_written, n_analyses=w.n_analyses,
             analysis_cpu_s=w.analysis_cpu_s, n_designs=self._n_designs, n_nonfinite_frames=self._n_nonfinite,
             n_analysis_errors=w.n_errors, last_error=w.last_error, n_torn_snapshots=w.n_torn,
+            analyzer_cpu_s=w.analyzer_cpu_s, n_published=w.n_published, analysis_mode=w.mode,
         )
 
     def wait_for_analysis(self, timeout: float | None = None) -> bool:
         """Block until every analysis requested so far has finished; False on timeout.
 
         Never call this from an audio callback. The file front end calls it between frames so
-        a render is reproducible and matches live playback, where an analysis (a few ms) ends
-        well within a frame's period.
+        a render is reproducible and matches live playback, where an analysis (well under a
+        millisecond to a few ms) ends well within a frame's period.
         """
         w = self._worker
         with w.done:
@@ -429,16 +822,16 @@ class StreamingAdaptiveEQ:
         The target set by :meth:`set_target` is kept. Call from the audio thread.
         """
         w = self._worker
-        w.epoch += 1
+        w.epoch += 1  # the worker drops its frames when it sees the new epoch; never wait for it here
         w.n_written = w.write_claim = 0
         w.ring.fill(0.0)
         self._init_state()
 
     def close(self) -> None:
-        """Stop the worker thread. :meth:`process` keeps working with the last EQ."""
+        """Stop the worker thread and wait for it. :meth:`process` keeps working with the last EQ."""
         if self._finalizer.alive:
             self._finalizer()
-            self._thread.join(timeout=5.0)
+        _LIVE_WORKERS.discard(self._worker)
 
     @property
     def closed(self) -> bool:
@@ -515,6 +908,14 @@ class StreamingAdaptiveEQ:
             self._since_request = 0
         return out
 
+    def _resize(self, n_eq: int) -> None:
+        """Grow the glide state and the filter to ``n_eq`` EQs with identity rows (gain 0 dB)."""
+        extra = n_eq - self._smoothed.shape[0]
+        flat = _to_perceptual([EQParams.flat()] * extra)
+        self._smoothed = np.concatenate([self._smoothed, flat])
+        self._designed = np.concatenate([self._designed, flat])
+        self._eq.grow(n_eq)
+
     def _accept(self, published: _Published) -> None:
         """A new target from the worker: start (or redirect) the glide."""
         if published.target is None:  # bypass: gains to 0 dB, frequencies and Q stay
@@ -523,12 +924,29 @@ class StreamingAdaptiveEQ:
             self._bypassing = True
             target = self._smoothed.copy()
             target[:, _GAIN_COLUMNS] = 0.0
+            target_gain = 0.0
         else:
             self._bypassing = False
             target = published.target
+            target_gain = published.gain_db
+            n_eq = self._smoothed.shape[0]
+            if target.shape[0] > n_eq:
+                if self._active:
+                    self._resize(target.shape[0])
+                else:
+                    self._eq = StreamingEQ(self.sample_rate, self.channels, [EQParams.flat()] * target.shape[0],
+                                           crossfade_ms=self.crossfade_ms)
+                    self._smoothed = self._designed = np.zeros_like(target)
+            elif target.shape[0] < n_eq:  # the missing EQs glide to identity (0 dB), where they stand
+                padded = self._smoothed.copy()
+                padded[:, _GAIN_COLUMNS] = 0.0
+                padded[: target.shape[0]] = target
+                target = padded
         was_settled = self._settled or not self._active
         self._target = target
+        self._target_gain = target_gain
         self._settled = False
+        self._exact = False
         self._settle_left = -1
         if was_settled:
             self._since_control = 0  # a new glide starts now (a running one keeps its elapsed samples)
@@ -537,15 +955,18 @@ class StreamingAdaptiveEQ:
             # start at the target's. An identity filter from zero state returns its input exactly.
             self._smoothed = target.copy()
             self._smoothed[:, _GAIN_COLUMNS] = 0.0
-            self._design(self._smoothed)
+            self._smoothed_gain = 0.0
+            self._design(self._smoothed, 0.0)
             self._eq.reset()  # takes the identity sections at once, state zero
             self._active = True
 
-    def _design(self, values: np.ndarray) -> None:
-        physical = values.copy()
-        physical[:, _LOG_COLUMNS] = np.exp(values[:, _LOG_COLUMNS])
-        self._eq.set_sos(design_sos_batch(physical, self.sample_rate))  # (2, 13) -> (10, 6)
+    def _design(self, values: np.ndarray, gain_db: float) -> None:
+        sos = design_sos_batch(_to_physical(values), self.sample_rate)  # (n_eq, 13) -> (5 n_eq, 6)
+        if gain_db != 0.0:
+            sos[0, :3] *= 10.0 ** (gain_db / 20.0)  # the make-up gain rides on the first section
+        self._eq.set_sos(sos)
         self._designed = values.copy()
+        self._designed_gain = gain_db
         self._n_designs += 1
 
     def _run(self, x: np.ndarray, n: int) -> np.ndarray:
@@ -556,22 +977,33 @@ class StreamingAdaptiveEQ:
             decay = math.exp(-elapsed / self._tau_samples) if self._tau_samples > 0 else 0.0
             target = self._target
             self._smoothed = target + (self._smoothed - target) * decay
-            if np.max(np.abs(target - self._smoothed) / _STEP) <= 1.0:
+            self._smoothed_gain = self._target_gain + (self._smoothed_gain - self._target_gain) * decay
+            if (np.max(np.abs(target - self._smoothed) / _STEP) <= 1.0
+                    and abs(self._target_gain - self._smoothed_gain) <= _GAIN_STEP_DB):
                 self._smoothed = target.copy()
+                self._smoothed_gain = self._target_gain
                 self._settled = True
-        if not self._eq.fading:
-            step = _FINE_STEP if self._settled else _STEP
-            if np.max(np.abs(self._smoothed - self._designed) / step) > 1.0:
-                self._design(self._smoothed)
-            elif self._settled and self._bypassing:
-                # Gliding to bypass has ended on identity sections: let the tail ring out, then drop the filter.
-                if self._settle_left < 0:
-                    self._settle_left = self._settle_len
-                self._settle_left -= n
-                if self._settle_left < 0:
-                    self._active = self._bypassing = False
-                    self._eq.reset()
-        return self._eq.process(x)
+        if not self._eq.fading and not self._exact:
+            scale = _FINE if self._settled else 1.0
+            if (np.max(np.abs(self._smoothed - self._designed) / _STEP) > scale
+                    or abs(self._smoothed_gain - self._designed_gain) > _GAIN_STEP_DB * scale):
+                self._design(self._smoothed, self._smoothed_gain)
+            elif self._settled:
+                self._exact = True  # the sections are the target's: nothing to check until the next target
+        if self._exact and self._bypassing and not self._eq.fading:
+            # Gliding to bypass has ended on identity sections: let the tail ring out, then drop the filter.
+            if self._settle_left < 0:
+                self._settle_left = self._settle_len
+            self._settle_left -= n
+            if self._settle_left < 0:
+                self._active = self._bypassing = False
+                self._eq.reset()
+        return self._eq.process_unchecked(x)
+
+
+def _pink_psd(freqs_hz: np.ndarray) -> np.ndarray:
+    """A pink PSD (1/f, flat below 20 Hz): the stand-in spectrum before any audio is analysed."""
+    return 1.0 / np.maximum(freqs_hz, 20.0)
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:

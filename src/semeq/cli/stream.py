@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--update-interval", type=int, default=4, metavar="K", help="frames between analyses (default 4)")
     p.add_argument("--window", type=float, default=2.0, metavar="S", help="analysis window in seconds (default 2)")
     p.add_argument("--smoothing-ms", type=float, default=200.0, metavar="MS", help="glide time constant (default 200)")
+    p.add_argument("--no-auto-gain", action="store_true",
+                   help="keep the EQ's loudness change (default: a smoothed make-up gain holds the input's loudness)")
     p.add_argument("--live", action="store_true", help="process the sound card's input to its output")
     p.add_argument("--device", help="sound card device (name or index; live mode)")
     p.add_argument("--duration", type=float, metavar="S", help="stop live mode after S seconds (default: Ctrl-C)")
@@ -53,22 +55,35 @@ class StreamReport:
     latency_samples: int
     realtime_factor: float
     """Audio duration over (summed process() time + the worker's analysis CPU time)."""
+    analysis_mode: str
+    loudness_change_lu: float
+    """Integrated loudness of the written output minus the input's (NaN for silence)."""
+    output_gain_db: float
+    """The final gain the file got so its true peak stays under the ceiling (0 or negative)."""
+    true_peak_ceiling_dbtp: float
 
 
 def stream_file(
     input_path: str, output_path: str, *, target: str, intensity: float = 1.0, blend: str | None = None,
     alpha: float = 0.0, frame_size: int = 512, update_interval: int = 4, analysis_window_s: float = 2.0,
-    smoothing_ms: float = 200.0, analyzer=None, force: bool = False, progress: bool = True,
+    smoothing_ms: float = 200.0, analyzer=None, force: bool = False, progress: bool = True, auto_gain: bool = True,
+    true_peak_ceiling_dbtp: float = -1.0,
 ) -> StreamReport:
     """Stream a file through :class:`~semeq.streaming.StreamingAdaptiveEQ` frame by frame.
 
     Between frames (never inside ``process()``) it waits for a requested analysis to finish,
     as live playback would when an analysis takes less than a frame's period; the render is
     then reproducible. ``analyzer`` defaults to ``semeq.adaptive.SemanticEQ()``.
+
+    The output path (folder, format, an existing file) is checked before any processing.
+    A file, unlike a live stream, is known whole once rendered: when its true peak passes
+    ``true_peak_ceiling_dbtp`` the whole render is lowered by one gain to that ceiling (as
+    ``apply`` does), so a write never ends in a refusal to clip.
     """
+    from ..loudness import integrated_loudness, true_peak_dbfs
     from ..streaming import StreamingAdaptiveEQ
 
-    check_output_path(output_path, force=force, inputs=(input_path,))
+    check_stream_output(output_path, force=force, inputs=(input_path,))
     audio, sample_rate, info = load_audio(input_path)
     channels, n = audio.shape
     out = np.empty_like(audio)
@@ -76,7 +91,7 @@ def stream_file(
     times = np.empty(max(n_frames, 1))
     with StreamingAdaptiveEQ(sample_rate, channels, frame_size=frame_size, update_interval=update_interval,
                              analysis_window_s=analysis_window_s, smoothing_ms=smoothing_ms,
-                             analyzer=analyzer) as engine:
+                             analyzer=analyzer, auto_gain=auto_gain) as engine:
         engine.set_target(target, intensity, blend=blend, alpha=alpha)
         bar = _progress(n_frames, enabled=progress)
         try:
@@ -93,6 +108,12 @@ def stream_file(
                 bar.close()
         stats = engine.stats
         latency = engine.latency_samples
+    peak_dbtp = true_peak_dbfs(out, sample_rate)
+    output_gain_db = min(0.0, true_peak_ceiling_dbtp - peak_dbtp) if np.isfinite(peak_dbtp) else 0.0
+    if output_gain_db < 0.0:
+        out *= 10.0 ** (output_gain_db / 20.0)
+    loudness_in, loudness_out = integrated_loudness(audio, sample_rate), integrated_loudness(out, sample_rate)
+    change = loudness_out - loudness_in if np.isfinite(loudness_in) and np.isfinite(loudness_out) else float("nan")
     save_audio(output_path, out, sample_rate, like=info, force=force)
     duration_s = n / sample_rate
     busy_s = float(times[:n_frames].sum()) + stats.analysis_cpu_s
@@ -101,8 +122,30 @@ def stream_file(
         process_median_us=float(np.median(times[:n_frames]) * 1e6),
         process_p99_us=float(np.percentile(times[:n_frames], 99) * 1e6),
         analysis_cpu_s=stats.analysis_cpu_s, n_analyses=stats.n_analyses, latency_samples=latency,
-        realtime_factor=duration_s / busy_s if busy_s > 0 else float("inf"),
+        realtime_factor=duration_s / busy_s if busy_s > 0 else float("inf"), analysis_mode=stats.analysis_mode,
+        loudness_change_lu=float(change), output_gain_db=float(output_gain_db),
+        true_peak_ceiling_dbtp=float(true_peak_ceiling_dbtp),
     )
+
+
+def check_stream_output(output_path: str, *, force: bool, inputs: tuple = ()) -> None:
+    """Everything about the output that can fail, checked before the work: the folder exists and
+    takes a new file, the format is one that can be written, no file is replaced without --force."""
+    import tempfile
+    from pathlib import Path
+
+    from ..errors import AudioFileError
+    from ..io import _FORMAT_BY_SUFFIX  # the one table of writable formats
+
+    path = check_output_path(output_path, force=force, inputs=inputs)
+    if path.suffix.lower() not in _FORMAT_BY_SUFFIX:
+        known = ", ".join(sorted(_FORMAT_BY_SUFFIX))
+        raise AudioFileError(f"{path}: unknown output format {path.suffix or '(no extension)'!r} (use {known})")
+    try:
+        with tempfile.TemporaryFile(dir=Path(path).parent if str(Path(path).parent) else "."):
+            pass
+    except OSError as exc:
+        raise AudioFileError(f"{path}: cannot write in {Path(path).parent} ({exc.strerror or exc})") from None
 
 
 def _progress(total: int, *, enabled: bool):
@@ -123,12 +166,18 @@ def run(args: argparse.Namespace) -> int:
     report = stream_file(
         args.input, args.output, target=args.target, intensity=args.intensity, blend=args.blend, alpha=_alpha(args),
         frame_size=args.frame_size, update_interval=args.update_interval, analysis_window_s=args.window,
-        smoothing_ms=args.smoothing_ms, force=args.force, progress=not args.no_progress,
+        smoothing_ms=args.smoothing_ms, force=args.force, progress=not args.no_progress, auto_gain=not args.no_auto_gain,
     )
     print(f"streamed {report.duration_s:.2f} s in {report.n_frames} frames of {report.frame_size} samples")
     print(f"process() per frame: median {report.process_median_us:.1f} us, p99 {report.process_p99_us:.1f} us")
-    print(f"analysis: {report.n_analyses} runs, {report.analysis_cpu_s:.3f} s CPU on the worker thread")
+    print(f"analysis ({report.analysis_mode}): {report.n_analyses} runs, {report.analysis_cpu_s:.3f} s CPU on the worker thread")
     print(f"real-time factor {report.realtime_factor:.1f}x; added latency {report.latency_samples} samples")
+    if np.isfinite(report.loudness_change_lu):
+        print(f"loudness: output {report.loudness_change_lu:+.2f} LU vs the input"
+              + ("" if args.no_auto_gain else " (automatic gain compensation on)"))
+    if report.output_gain_db < 0.0:
+        print(f"true peak: the whole output lowered by {-report.output_gain_db:.2f} dB to the "
+              f"{report.true_peak_ceiling_dbtp:g} dBTP ceiling")
     print(f"wrote {args.output}")
     return 0
 
@@ -158,7 +207,8 @@ def run_live(args: argparse.Namespace, analyzer=None) -> int:
             raise SemeqError(f"the device {info.get('name', device)!r} has no input channel")
         engine = StreamingAdaptiveEQ(sample_rate, channels, frame_size=args.frame_size,
                                      update_interval=args.update_interval, analysis_window_s=args.window,
-                                     smoothing_ms=args.smoothing_ms, analyzer=analyzer)
+                                     smoothing_ms=args.smoothing_ms, analyzer=analyzer,
+                                     auto_gain=not getattr(args, "no_auto_gain", False))
         errors: list[str] = []
 
         def callback(indata, outdata, frames, _time, status) -> None:
