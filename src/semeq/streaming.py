@@ -69,7 +69,7 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .analysis import MIN_ACTIVE_FRAMES, NORM_BAND_HZ
+from .analysis import ANALYSIS_SAMPLE_RATE, MIN_ACTIVE_FRAMES, NORM_BAND_HZ, WELCH_N_FFT as LTAS_N_FFT
 from .dsp import StreamingEQ, sos_response_db
 from .dsp.biquad import _check_sample_rate, design_sos_batch
 from .dsp.streaming import SlidingSpectrum
@@ -324,6 +324,7 @@ class _Analysis:
     z_audio: np.ndarray | None  # latent modes
     psd: np.ndarray | None  # (n_bins,) one-sided PSD of the active frames; None: no usable energy
     band_power: np.ndarray | None  # K-weighted bin powers of psd (make-up gain)
+    ltas_psd: np.ndarray | None = None  # power mode: the long-frame PSD the offline analysis would see
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,12 @@ class _Worker:
                                         mel_weights=None if mel_encoder is None else mel_encoder.filterbank,
                                         origin=(-window_len) % _HOP)
         self.loudness = _LoudnessBins(self.spectrum.freqs_hz, sample_rate)
+        # The power mode designs from the same long-term spectrum as the file path: Welch frames
+        # of LTAS_N_FFT at 44.1 kHz (scaled to this rate, a power of two), half overlapped, each
+        # computed once; the short frames above still give the activity and the make-up gain.
+        n_ltas = 1 << int(round(math.log2(LTAS_N_FFT * sample_rate / ANALYSIS_SAMPLE_RATE)))
+        self.ltas = (SlidingSpectrum(sample_rate, channels, max(window_len, n_ltas), n_fft=n_ltas, hop=n_ltas // 2,
+                                     band_hz=NORM_BAND_HZ) if mode == "power" else None)
         self.n_written = 0  # absolute samples written (audio thread)
         self.write_claim = 0  # absolute end of the write in progress, set before writing
         self.epoch = 0  # bumped by reset(): results of older requests are ignored
@@ -476,6 +483,8 @@ class _Worker:
             return
         if epoch != self.spectrum_epoch:  # reset() since the last analysis: a new stream
             spectrum.reset()
+            if self.ltas is not None:
+                self.ltas.reset()
             self.spectrum_epoch = epoch
         first, stop = spectrum.frames_needed(pos)
         if stop > first:
@@ -512,7 +521,12 @@ class _Worker:
                 self.analyzer_cpu_s += time.thread_time() - t0
         elif psd is None:
             return  # no usable energy in the window: keep the EQ there is
-        analysis = _Analysis(epoch=epoch, pos=pos, z_audio=z_audio, psd=psd, band_power=band_power)
+        ltas_psd = None
+        if self.ltas is not None:
+            ltas_psd = self._ltas_psd(pos)
+            if ltas_psd is None:
+                return
+        analysis = _Analysis(epoch=epoch, pos=pos, z_audio=z_audio, psd=psd, band_power=band_power, ltas_psd=ltas_psd)
         with self.analyzer_lock:
             if epoch != self.epoch:
                 return
@@ -522,6 +536,23 @@ class _Worker:
             if published is not None:
                 self.published = published
                 self.n_published += 1
+
+    def _ltas_psd(self, pos: int) -> np.ndarray | None:
+        """The window's long-frame PSD over its active long frames (None: torn read or no frame yet)."""
+        ltas = self.ltas
+        first, stop = ltas.frames_needed(pos)
+        if stop > first:
+            audio = self._read(ltas.origin + first * ltas.hop, ltas.origin + (stop - 1) * ltas.hop + ltas.n_fft)
+            if audio is None:
+                ltas.reset()
+                return None
+        else:
+            audio = np.zeros((self.ring.shape[0], 0), dtype=np.float32)
+        ltas.update(pos, audio, first)
+        active = ltas.active(_FRAME_FLOOR, _FRAME_RANGE)
+        if not active.any():
+            return None
+        return ltas.window_psd(active)
 
     def _mel_with_edges(self, pos: int) -> np.ndarray | None:
         """The window's mel frames as the encoder's centred STFT (``torch.stft(center=True)``,
@@ -553,7 +584,9 @@ class _Worker:
         elif self.mode == "power":
             t0 = time.thread_time()
             cascade = tuple(self.analyzer.design_from_power(
-                self.spectrum.freqs_hz, analysis.psd, target.word, target.intensity, blend=target.blend, alpha=target.alpha))
+                *((self.ltas.freqs_hz, analysis.ltas_psd) if analysis.ltas_psd is not None else
+                  (self.spectrum.freqs_hz, analysis.psd)),
+                target.word, target.intensity, blend=target.blend, alpha=target.alpha))
             self.analyzer_cpu_s += time.thread_time() - t0
         else:
             t0 = time.thread_time()
