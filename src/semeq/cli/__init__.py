@@ -18,7 +18,7 @@ from ..errors import SemeqError
 __all__ = ["main", "build_parser"]
 
 # Command modules, in the order ``semeq --help`` lists them.
-_COMMAND_MODULES = ("demo", "apply", "analyze", "stream", "describe", "terms", "eq", "train")
+_COMMAND_MODULES = ("demo", "apply", "analyze", "stream", "describe", "terms", "eq", "train", "web", "abx_report")
 
 
 class _Parser(argparse.ArgumentParser):
