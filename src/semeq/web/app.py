@@ -52,6 +52,10 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'
         "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.3g} MB"
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -159,7 +163,7 @@ class App:
             if not length.isdigit():
                 raise ApiError(400, "bad Content-Length")
             if int(length) > cap + _FORM_OVERHEAD:
-                raise ApiError(413, f"the file is larger than the {cap / 1e6:g} MB limit")
+                raise ApiError(413, f"the file is larger than the {_mib(cap)} limit")
 
         async def limited():
             total = 0
@@ -173,7 +177,7 @@ class App:
         try:
             form = await parser.parse()
         except _TooLarge:
-            raise ApiError(413, f"the file is larger than the {cap / 1e6:g} MB limit") from None
+            raise ApiError(413, f"the file is larger than the {_mib(cap)} limit") from None
         except MultiPartException as exc:
             raise ApiError(400, f"bad multipart upload ({exc.message})") from None
         try:
@@ -189,7 +193,7 @@ class App:
                     if size > cap:
                         f.close()
                         path.unlink(missing_ok=True)
-                        raise ApiError(413, f"the file is larger than the {cap / 1e6:g} MB limit")
+                        raise ApiError(413, f"the file is larger than the {_mib(cap)} limit")
                     digest.update(chunk)
                     f.write(chunk)
             if size == 0:

@@ -362,7 +362,7 @@ function setDownloads(job, name) {
 async function uploadFile(file) {
   showError(null);
   if (state.info && file.size > state.info.max_upload_bytes) {
-    showError(`${file.name}: ${(file.size / 1e6).toFixed(1)} MB is larger than the ${(state.info.max_upload_bytes / 1e6).toFixed(0)} MB limit`);
+    showError(`${file.name}: ${(file.size / 1048576).toFixed(1)} MB is larger than the ${(state.info.max_upload_bytes / 1048576).toFixed(0)} MB limit`);
     return;
   }
   $("file-info").textContent = `uploading and analysing ${file.name}…`;
@@ -499,7 +499,7 @@ async function init() {
     const v = await (await api("/api/vocabulary")).json();
     state.words = v.words;
     for (const w of v.words) if (!state.wordIndex.has(w.word.toLowerCase())) state.wordIndex.set(w.word.toLowerCase(), w);
-    $("limits").textContent = `WAV, FLAC, OGG, MP3, AIFF · up to ${(state.info.max_upload_bytes / 1e6).toFixed(0)} MB and ${(state.info.max_duration_s / 60).toFixed(0)} min · ${state.words.length} words (English and Spanish)`;
+    $("limits").textContent = `WAV, FLAC, OGG, MP3, AIFF · up to ${(state.info.max_upload_bytes / 1048576).toFixed(0)} MB and ${(state.info.max_duration_s / 60).toFixed(0)} min · ${state.words.length} words (English and Spanish)`;
     for (const r of document.querySelectorAll('input[name="mode"]')) r.disabled = !state.info.modes.includes(r.value);
     if (!state.info.modes.includes("match")) document.querySelector('input[value="match"]').parentElement.title = "needs a newer semeq engine";
     $("status").textContent = `semeq ${state.info.semeq} · ready`;
