@@ -67,6 +67,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _Cancelled(Exception):
+    pass
+
+
 # -- request parsing ---------------------------------------------------------------------------
 def _number(d: dict, name: str, default: float | None, lo: float, hi: float) -> float | None:
     value = d.get(name, default)
@@ -264,12 +268,19 @@ class App:
         return stats
 
     # -- background renders -------------------------------------------------------------
+    def cancel_renders(self, upload: Upload, keep: dict | None = None) -> None:
+        """Cancel the upload's queued and running renders (except those with settings ``keep``):
+        their settings are stale, and they would only slow the preview the user waits for."""
+        with self._lock:
+            for other in list(self.store._jobs.values()):
+                if other.upload_id == upload.id and other.state in ("queued", "running") and other.settings != keep:
+                    other.cancelled = True
+                    if other.state == "queued":
+                        other.state, other.error = "cancelled", "superseded by newer settings"
+
     def start_render(self, upload: Upload, settings: Settings) -> Job:
         job = Job(id=new_id(), upload_id=upload.id, settings=settings.to_dict())
-        with self._lock:  # a newer render of the same upload supersedes queued ones
-            for other in list(self.store._jobs.values()):
-                if other.upload_id == upload.id and other.state == "queued":
-                    other.state, other.error = "cancelled", "superseded by a newer render"
+        self.cancel_renders(upload)
         self.store.add_job(job)
         self.renders.submit(self._render, upload, settings, job)
         return job
@@ -283,6 +294,8 @@ class App:
             loaded = upload.loaded
 
             def progress(x: float) -> None:
+                if job.cancelled:
+                    raise _Cancelled
                 job.progress = x
 
             out, gain_db, shortfall = self.engine.render(loaded.audio, loaded.sample_rate, design, progress=progress)
@@ -304,6 +317,8 @@ class App:
             job.shortfall_db = shortfall
             job.out_path, job.listen_path = out_path, listen_path
             job.progress, job.state = 1.0, "done"
+        except _Cancelled:
+            job.state, job.error = "cancelled", "superseded by newer settings"
         except SemeqError as exc:
             job.state, job.error = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 - reported to the page as one line, logged here
@@ -386,6 +401,7 @@ def _routes(app: App) -> list:
         body = await _json_body(request)
         settings = parse_settings(body)
         a, b = app.region(upload, body)
+        app.cancel_renders(upload, keep=settings.to_dict())
 
         def work():
             d = app.design(upload, settings, fit=False)

@@ -12,8 +12,9 @@ it is absent:
 - ``SemanticEQ.balance(audio, sample_rate)`` when present (with the music reference corridor),
   else :func:`semeq.analysis.balance_db` without a corridor.
 
-One :class:`Engine` per server process holds one loaded SemanticEQ; a lock serialises the model
-calls (torch work on tiny tensors, cheap), while filtering and level measurement run unlocked.
+One :class:`Engine` per server process holds one loaded SemanticEQ, loaded once under a lock.
+Its calls are inference only (no state changes but caches), so requests run them concurrently:
+a slow 5-band fit for one tab never holds up another tab's preview.
 """
 
 from __future__ import annotations
@@ -204,8 +205,7 @@ class Engine:
 
     def check_words(self, settings: Settings) -> None:
         """Raise UnknownWordError / ParameterError for a bad word, blend or alpha, before any audio work."""
-        with self._lock:
-            self.seq.target_latent(settings.target, settings.blend, settings.alpha)
+        self.seq.target_latent(settings.target, settings.blend, settings.alpha)
 
     @staticmethod
     def load(path: Path) -> LoadedAudio:
@@ -235,11 +235,10 @@ class Engine:
     def analyze(self, loaded: LoadedAudio, top_k: int = 12) -> Analysis:
         """Profile (words with percentile or score) and balance against the reference."""
         audio, sr = loaded.audio, loaded.sample_rate
-        with self._lock:
-            seq = self.seq
-            profile = seq.profile(audio, sr, top_k=top_k)
-            z_audio = getattr(profile, "z_audio", None)
-            balance = self._balance(seq, audio, sr)
+        seq = self.seq
+        profile = seq.profile(audio, sr, top_k=top_k)
+        z_audio = getattr(profile, "z_audio", None)
+        balance = self._balance(seq, audio, sr)
         entries = []
         for e in profile.entries:
             percentile = getattr(e, "percentile", None)
@@ -281,32 +280,31 @@ class Engine:
         audio, sr = loaded.audio, loaded.sample_rate
         if settings.mode not in MODES:
             raise ParameterError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
-        with self._lock:
-            seq = self.seq
-            has_mode = _accepts(seq.adaptive_eq, "mode")
-            if settings.mode == "match" and not has_mode:
-                raise ParameterError("mode 'match' needs a newer semeq engine; use 'toward' or 'static'")
-            suggestion = None
-            intensity = settings.intensity
-            if intensity is None:
-                if settings.mode == "static":
-                    raise ParameterError("auto-intensity measures the recording: it does not go with mode 'static'")
-                kwargs = {"z_audio": z_audio} if z_audio is not None and _accepts(seq.suggest_intensity, "z_audio") else {}
-                if has_mode and _accepts(seq.suggest_intensity, "mode"):
-                    kwargs["mode"] = settings.mode
-                s = seq.suggest_intensity(audio, sr, settings.target, settings.blend, settings.alpha, **kwargs)
-                suggestion = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(s).items()}
-                intensity = float(s.intensity)
-            kwargs = {"blend": settings.blend, "alpha": settings.alpha}
-            if has_mode:
+        seq = self.seq
+        has_mode = _accepts(seq.adaptive_eq, "mode")
+        if settings.mode == "match" and not has_mode:
+            raise ParameterError("mode 'match' needs a newer semeq engine; use 'toward' or 'static'")
+        suggestion = None
+        intensity = settings.intensity
+        if intensity is None:
+            if settings.mode == "static":
+                raise ParameterError("auto-intensity measures the recording: it does not go with mode 'static'")
+            kwargs = {"z_audio": z_audio} if z_audio is not None and _accepts(seq.suggest_intensity, "z_audio") else {}
+            if has_mode and _accepts(seq.suggest_intensity, "mode"):
                 kwargs["mode"] = settings.mode
-            else:
-                kwargs["static"] = settings.mode == "static"
-            if z_audio is not None and settings.mode != "static" and _accepts(seq.adaptive_eq, "z_audio"):
-                kwargs["z_audio"] = z_audio
-            if not fit and _accepts(seq.adaptive_eq, "fit"):
-                kwargs["fit"] = False
-            eq = seq.adaptive_eq(audio, sr, settings.target, intensity, **kwargs)
+            s = seq.suggest_intensity(audio, sr, settings.target, settings.blend, settings.alpha, **kwargs)
+            suggestion = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(s).items()}
+            intensity = float(s.intensity)
+        kwargs = {"blend": settings.blend, "alpha": settings.alpha}
+        if has_mode:
+            kwargs["mode"] = settings.mode
+        else:
+            kwargs["static"] = settings.mode == "static"
+        if z_audio is not None and settings.mode != "static" and _accepts(seq.adaptive_eq, "z_audio"):
+            kwargs["z_audio"] = z_audio
+        if not fit and _accepts(seq.adaptive_eq, "fit"):
+            kwargs["fit"] = False
+        eq = seq.adaptive_eq(audio, sr, settings.target, intensity, **kwargs)
         cascade = tuple(eq.cascade)
         fit = getattr(eq, "fit", None)
         if len(cascade) == 1:
@@ -394,11 +392,10 @@ class Engine:
     def apply_reference(self, loaded: LoadedAudio, settings: Settings) -> np.ndarray:
         """``SemanticEQ.apply`` on the whole file: what ``semeq apply`` writes (for tests)."""
         kwargs = {"blend": settings.blend, "alpha": settings.alpha}
-        with self._lock:
-            seq = self.seq
-            if _accepts(seq.apply, "mode"):
-                kwargs["mode"] = settings.mode
-            else:
-                kwargs["static"] = settings.mode == "static"
-            out, _ = seq.apply(loaded.audio, loaded.sample_rate, settings.target, settings.intensity, **kwargs)
+        seq = self.seq
+        if _accepts(seq.apply, "mode"):
+            kwargs["mode"] = settings.mode
+        else:
+            kwargs["static"] = settings.mode == "static"
+        out, _ = seq.apply(loaded.audio, loaded.sample_rate, settings.target, settings.intensity, **kwargs)
         return out

@@ -86,6 +86,7 @@ class Job:
     media_type: str = "application/octet-stream"
     result: dict | None = None
     shortfall_db: float = 0.0
+    cancelled: bool = False
     last_used: float = field(default_factory=time.monotonic)
 
     def to_dict(self) -> dict:

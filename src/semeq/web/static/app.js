@@ -121,12 +121,13 @@ function axes(c, lo, hi, ylabel) {
   return { g, x: (f) => logX(f, W, P), y };
 }
 function line(ax, freqs, vals, color, width) {
-  const g = ax.g; g.strokeStyle = color; g.lineWidth = width; g.beginPath(); let pen = false;
+  const g = ax.g; g.save(); g.beginPath(); g.rect(0, 8, g.canvas.width, g.canvas.height - 30); g.clip();
+  g.strokeStyle = color; g.lineWidth = width; g.beginPath(); let pen = false;
   freqs.forEach((f, i) => {
     const v = vals[i]; if (v === null || v === undefined || f < 20 || f > 20000) { pen = false; return; }
     if (pen) g.lineTo(ax.x(f), ax.y(v)); else { g.moveTo(ax.x(f), ax.y(v)); pen = true; }
   });
-  g.stroke();
+  g.stroke(); g.restore();
 }
 function band(ax, freqs, lo, hi, color) {
   const g = ax.g; g.fillStyle = color; g.beginPath(); const pts = [];
@@ -138,10 +139,11 @@ function band(ax, freqs, lo, hi, color) {
 }
 function drawBalance(b) {
   const c = $("balance");
-  const vals = b.balance_db.filter((v) => v !== null);
+  // The scale follows 40 Hz-16 kHz: lossy files fall off a cliff above, which would squash the rest.
+  const inBand = (a) => a.filter((v, i) => v !== null && b.freqs_hz[i] >= 40 && b.freqs_hz[i] <= 16000);
   const cor = b.corridor || {};
-  const all = vals.concat(...Object.values(cor).map((a) => a.filter((v) => v !== null)));
-  const m = Math.max(9, Math.ceil(Math.max(...all.map(Math.abs)) / 3) * 3);
+  const all = inBand(b.balance_db).concat(...Object.values(cor).map(inBand));
+  const m = Math.min(24, Math.max(9, Math.ceil(Math.max(...all.map(Math.abs)) / 3) * 3));
   const ax = axes(c, -m, m, "dB");
   const legend = [];
   if (cor.p10 && cor.p90) { band(ax, b.freqs_hz, cor.p10, cor.p90, "rgba(47,111,237,0.10)"); legend.push('<span><i style="background:rgba(47,111,237,.18)"></i>music reference 10–90 %</span>'); }
@@ -468,6 +470,8 @@ function abxFinish(r) {
   v.textContent = sig ? `Below 0.05: you heard a difference (guessing would do this well ${(100 * r.result.p_value).toFixed(2)} % of the time).`
     : "Not below 0.05: these answers are consistent with guessing; the difference was not reliably heard.";
   $("res-trials").innerHTML = r.trials.map((t) => `<span class="${t.correct ? "ok" : "no"}" title="trial ${t.trial}: X was ${t.x}, answered ${t.answer}, ${(t.response_ms / 1000).toFixed(1)} s">${t.trial}</span>`).join("");
+  $("res-what").textContent = $("abx-what").textContent;
+  $("view-history").hidden = false;
   document.body.dataset.abxDone = "1";
   abx.session = null;
   loadHistory();
@@ -535,6 +539,8 @@ window.addEventListener("DOMContentLoaded", () => {
   $("abx-begin").onclick = abxStart;
   $("abx-play").onclick = () => { if (!abxPlayer) return; audioContext(); if (abxPlayer.playing) { abxPlayer.stop(); $("abx-play").textContent = "▶ Play"; } else { abxPlayer.play(); $("abx-play").textContent = "❚❚ Pause"; } };
   for (const k of ["a", "b", "x"]) $(`abx-${k}`).onclick = () => abxPlayer && abxSelect(k.toUpperCase());
+  $("abx-again").onclick = abxStart;
+  $("abx-back").onclick = () => showView("studio");
   $("ans-a").onclick = () => abxAnswer("A"); $("ans-b").onclick = () => abxAnswer("B");
   for (const t of document.querySelectorAll(".tab")) t.onclick = () => showView(t.dataset.view);
   document.addEventListener("keydown", (e) => {
