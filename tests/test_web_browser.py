@@ -40,8 +40,10 @@ def _free_port() -> int:
 def server(tmp_path):
     port = _free_port()
     db = tmp_path / "abx.sqlite3"
+    server_tmp = tmp_path / "server-tmp"  # the server's private upload folder goes in here
+    server_tmp.mkdir()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-               XDG_DATA_HOME=str(tmp_path / "data"), OMP_NUM_THREADS="1")
+               XDG_DATA_HOME=str(tmp_path / "data"), OMP_NUM_THREADS="1", TMPDIR=str(server_tmp))
     proc = subprocess.Popen([sys.executable, "-m", "semeq.cli", "web", "--no-browser", "--port", str(port), "--db", str(db)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
@@ -49,7 +51,7 @@ def server(tmp_path):
         proc.kill()
         raise AssertionError(f"semeq web did not start: {line} {proc.stderr.read()}")
     try:
-        yield f"http://127.0.0.1:{port}/", db
+        yield f"http://127.0.0.1:{port}/", db, server_tmp
     finally:
         proc.terminate()
         try:
@@ -57,6 +59,8 @@ def server(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+    # Stopped: its private folder of uploads and renders is gone.
+    assert list(server_tmp.iterdir()) == []
 
 
 @pytest.fixture
@@ -72,7 +76,7 @@ def browser():
 
 
 def test_studio_ab_download_and_abx_in_chromium(server, browser, data_root, tmp_path):
-    url, db = server
+    url, db, server_tmp = server
     clip = Path(data_root) / CLIP
     errors: list[str] = []
     # bypass_csp lets Playwright evaluate its own helpers; the page is served with a strict CSP.
@@ -80,6 +84,13 @@ def test_studio_ab_download_and_abx_in_chromium(server, browser, data_root, tmp_
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+
+    # A file that is not audio: a clear message in the page.
+    bad = tmp_path / "notes.wav"
+    bad.write_text("these are my notes, not a recording " * 50)
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+    assert "notes.wav: not a readable audio file" in page.inner_text("#error")
 
     # Upload a development clip and choose "warm" from the type-ahead.
     page.set_input_files("#file", str(clip))
@@ -130,6 +141,20 @@ def test_studio_ab_download_and_abx_in_chromium(server, browser, data_root, tmp_
     settings = json.loads(Path(dl.value.path()).read_text())
     assert settings["settings"]["target"] == "warm" and settings["intensity"] == pytest.approx(0.8)
     page.screenshot(path=str(tmp_path / "studio.png"), full_page=True)
+
+    # A second tab with another clip works alongside the first.
+    tab2 = browser.new_page(bypass_csp=True)
+    tab2.on("pageerror", lambda e: errors.append(str(e)))
+    tab2.goto(url)
+    tab2.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    tab2.set_input_files("#file", str(Path(data_root) / "music-dev/d03_techno_ufoai.flac"))
+    tab2.wait_for_function("document.getElementById('preview-info').dataset.ms", timeout=60_000)
+    assert "d03_techno_ufoai" in tab2.inner_text("#file-info")
+    (private,) = server_tmp.iterdir()  # one private folder, holding both tabs' uploads
+    assert private.name.startswith("semeq-web-") and (private.stat().st_mode & 0o777) == 0o700
+    assert len([f for f in private.iterdir() if f.suffix == ".upload"]) == 2
+    assert "d06_orch_strings_supertux" in page.inner_text("#file-info")
+    tab2.close()
 
     # A 16-trial ABX session, answered by clicking.
     assert page.input_value("#abx-n") == "16"
