@@ -525,3 +525,32 @@ def test_adapter_uses_the_planned_api_when_present(engine, wav5):
     assert a.balance["balance_db"] == [1.0, 0.0, None] and a.balance["corridor"]["p90"] == [1.0, 1.0, 1.0]
     d = planned.design(loaded, Settings(target="warm", intensity=0.5, mode="match"))
     assert calls["mode"] == "match" and d.bands_exact and d.bands["low_shelf_gain_db"] == 1.0 and d.notes == ["n"]
+
+
+@pytest.mark.parametrize("fmt,subtype,rate,media", [
+    ("WAV", "PCM_24", 96000, "audio/wav"),
+    ("WAV", "FLOAT", 22050, "audio/wav"),
+    ("FLAC", "PCM_16", 44100, "audio/flac"),
+    ("OGG", "VORBIS", 48000, "audio/ogg"),
+    ("AIFF", "PCM_16", 32000, "audio/aiff"),
+    ("MP3", "MPEG_LAYER_III", 44100, "audio/mpeg"),
+])
+def test_apply_keeps_the_input_format_and_rate(client, fmt, subtype, rate, media):
+    data = _file(_music_like(3.0, sample_rate=rate, seed=5), rate, fmt=fmt, subtype=subtype)
+    r = client.post("/api/apply", files={"file": ("in.bin", data)}, data={"target": "claro", "intensity": "0.5"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == media
+    info = sf.info(io.BytesIO(r.content))
+    assert (info.format, info.subtype, info.samplerate, info.channels) == (fmt, subtype, rate, 2)
+    assert json.loads(r.headers["X-Semeq-Settings"])["sample_rate"] == rate
+
+
+def test_preview_raw_float32_is_the_wav_preview(client, wav5):
+    u = _upload(client, _file(wav5))["upload"]
+    body = {"target": "warm", "intensity": 0.6, "start_s": 0.0, "end_s": 2.0}
+    wav = client.post(f"/api/uploads/{u}/preview", json=body)
+    raw = client.post(f"/api/uploads/{u}/preview", json=body | {"format": "f32"})
+    assert raw.headers["X-Semeq-Channels"] == "2" and raw.headers["X-Semeq-Sample-Rate"] == str(SR)
+    planar = np.frombuffer(raw.content, dtype="<f4").reshape(2, -1)
+    np.testing.assert_array_equal(planar, sf.read(io.BytesIO(wav.content), dtype="float32")[0].T)
+    _error(client.post(f"/api/uploads/{u}/preview", json=body | {"format": "mp3"}), 400, "format must be")

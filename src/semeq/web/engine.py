@@ -324,7 +324,7 @@ class Engine:
     @staticmethod
     def render(audio: np.ndarray, sample_rate: int, design: Design, *, progress: Callable[[float], None] | None = None,
                block_s: float = 1.0, precise_peak: bool = True, loudness_in_lufs: float | None = None,
-               ) -> tuple[np.ndarray, float, float]:
+               stats_in=None) -> tuple[np.ndarray, float, float]:
         """Filter through the design's cascade and loudness-match to the input, as ``SemanticEQ.apply`` does.
 
         Parameters
@@ -335,6 +335,8 @@ class Engine:
             ceiling is on the sample peak (-1 dBFS), which skips the 4x oversampling.
         loudness_in_lufs : float, optional
             The input's integrated loudness when already measured (preview only).
+        stats_in : LevelStats, optional
+            The input's level stats when already measured (:meth:`level_stats`; full render).
 
         Returns
         -------
@@ -365,7 +367,8 @@ class Engine:
             if progress:
                 progress(0.8 * min(1.0, (i + step) / n))
         if precise_peak:
-            stats_in, stats_out = level_stats(audio, sample_rate), level_stats(out, sample_rate)
+            stats_in = level_stats(audio, sample_rate) if stats_in is None else stats_in
+            stats_out = level_stats(out, sample_rate)
             gain_db = match_gain_db(stats_in, stats_out, true_peak_ceiling_dbtp=-1.0)
             l_in, l_out = stats_in.loudness_lufs, stats_out.loudness_lufs
         else:
@@ -382,6 +385,12 @@ class Engine:
         if progress:
             progress(0.9)
         return out, float(gain_db), float(shortfall)
+
+    @staticmethod
+    def level_stats(audio: np.ndarray, sample_rate: int):
+        from ..loudness import level_stats
+
+        return level_stats(audio, sample_rate)
 
     @staticmethod
     def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:

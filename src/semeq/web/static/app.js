@@ -99,6 +99,13 @@ function audioContext() {
   return ctx;
 }
 const decode = async (res) => audioContext().decodeAudioData(await res.arrayBuffer());
+function rawBuffer(bytes, channels, rate) {
+  // Planar float32 (channels, samples) from the server, straight into an AudioBuffer.
+  const n = bytes.byteLength / 4 / channels;
+  const buf = audioContext().createBuffer(channels, n, rate);
+  for (let c = 0; c < channels; c++) buf.copyToChannel(new Float32Array(bytes, c * n * 4, n), c);
+  return buf;
+}
 let player = null, abxPlayer = null;
 
 // ---------------------------------------------------------------- charts
@@ -289,11 +296,12 @@ const update = debounce(async () => {
   const t0 = performance.now();
   $("preview-info").textContent = "rendering preview…";
   try {
-    const res = await postJSON(`/api/uploads/${state.upload.upload}/preview`, { ...s, start_s: state.region[0], end_s: state.region[1] });
+    const res = await postJSON(`/api/uploads/${state.upload.upload}/preview`, { ...s, start_s: state.region[0], end_s: state.region[1], format: "f32" });
     const d = JSON.parse(res.headers.get("X-Semeq-Design"));
     const origDb = parseFloat(res.headers.get("X-Semeq-Original-Gain-Db"));
     const serverMs = parseFloat(res.headers.get("X-Semeq-Render-Ms"));
-    const buf = await decode(res);
+    const buf = rawBuffer(await res.arrayBuffer(), parseInt(res.headers.get("X-Semeq-Channels"), 10),
+      parseInt(res.headers.get("X-Semeq-Sample-Rate"), 10));
     if (seq !== state.seq) return; // a newer change is on its way
     showError(null);
     state.design = d;
