@@ -386,7 +386,8 @@ def test_page_and_assets_are_served_locally_with_a_strict_csp(client):
 
 def test_untrusted_host_header_is_refused(make_client):
     client = make_client(allowed_hosts=["127.0.0.1", "localhost"])
-    assert client.get("/api/info", headers={"host": "evil.example"}).status_code == 400
+    _error(client.get("/api/info", headers={"host": "evil.example"}), 400, "invalid Host header")
+    _error(client.get("/api/info", headers={"host": "evil.example:8000"}), 400, "invalid Host header")
     assert client.get("/api/info", headers={"host": "127.0.0.1:8000"}).status_code == 200
 
 
@@ -554,3 +555,11 @@ def test_preview_raw_float32_is_the_wav_preview(client, wav5):
     planar = np.frombuffer(raw.content, dtype="<f4").reshape(2, -1)
     np.testing.assert_array_equal(planar, sf.read(io.BytesIO(wav.content), dtype="float32")[0].T)
     _error(client.post(f"/api/uploads/{u}/preview", json=body | {"format": "mp3"}), 400, "format must be")
+
+
+def test_least_recently_used_upload_is_evicted(make_client):
+    client = make_client()
+    store = client.app.state.semeq.store
+    ids = [_upload(client, _file(_music_like(1.0, seed=s)))["upload"] for s in range(store.max_uploads + 1)]
+    assert store.get(ids[0]) is None and all(store.get(i) is not None for i in ids[1:])
+    assert len(store.files()) == store.max_uploads

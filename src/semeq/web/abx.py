@@ -247,6 +247,7 @@ class AbxSession:
         with self.lock:
             if trial != self.trial:
                 raise ParameterError(f"trial {trial} is not the current trial ({self.trial})")
+            self.last_used = time.monotonic()
             if trial not in self._x:
                 self._x[trial] = "AB"[secrets.randbelow(2)]
                 self._presented[trial] = (_now(), time.monotonic())

@@ -28,7 +28,6 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -48,6 +47,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_DURATION_S = 20 * 60.0
 MAX_REGION_S = 60.0
+MAX_ABX_SESSIONS = 16
 _FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
         "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
@@ -551,6 +551,8 @@ def _routes(app: App) -> list:
                                 file_sha256=upload.sha256, settings=recorded, region_start_s=a / sr,
                                 region_end_s=b / sr, n_trials=n)
         app.abx[session.id] = session
+        while len(app.abx) > MAX_ABX_SESSIONS:  # the least recently used running test goes first
+            app.abx.pop(min(app.abx.values(), key=lambda x: x.last_used).id, None)
         return JSONResponse({"session": session.id, "n_trials": n, "trial": 1, "db": str(app.abx_db.path)}, status_code=201)
 
     async def abx_audio(request: Request):
@@ -658,6 +660,22 @@ async def _internal_error(request: Request, exc: Exception):
     return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server's log"}, status_code=500)
 
 
+class _HostCheck:
+    """Refuse Host headers other than the allowed ones (a local server's guard against DNS rebinding)."""
+
+    def __init__(self, app, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name not in self.allowed:
+                return await JSONResponse({"error": "invalid Host header"}, status_code=400)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
 class _SecurityHeaders:
     """Content-Security-Policy 'self' only (the page cannot reach any other host) and nosniff."""
 
@@ -718,7 +736,7 @@ def create_app(*, engine: Engine | None = None, db_path: str | Path | None = Non
 
     middleware = [Middleware(_SecurityHeaders)]
     if allowed_hosts is not None:
-        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
+        middleware.insert(0, Middleware(_HostCheck, allowed_hosts=allowed_hosts))
     app = Starlette(routes=_routes(state), middleware=middleware, lifespan=lifespan,
                     exception_handlers={ApiError: _api_error, SemeqError: _semeq_error, HTTPException: _http_error,
                                         Exception: _internal_error})

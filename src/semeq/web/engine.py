@@ -12,6 +12,11 @@ it is absent:
 - ``SemanticEQ.balance(audio, sample_rate)`` when present (with the music reference corridor),
   else :func:`semeq.analysis.balance_db` without a corridor.
 
+The full render filters with the design's own cascade and loudness-matches exactly as
+``SemanticEQ.apply`` does (tests pin the equality), so the preview, the download and ``semeq apply``
+agree; when ``semeq.pipeline.apply_file`` lands, :meth:`Engine.save` / the API's ``/api/apply`` can
+call it instead.
+
 One :class:`Engine` per server process holds one loaded SemanticEQ, loaded once under a lock.
 Its calls are inference only (no state changes but caches), so requests run them concurrently:
 a slow 5-band fit for one tab never holds up another tab's preview.
@@ -238,6 +243,8 @@ class Engine:
         seq = self.seq
         profile = seq.profile(audio, sr, top_k=top_k)
         z_audio = getattr(profile, "z_audio", None)
+        if z_audio is None and hasattr(seq, "encode") and _accepts(seq.adaptive_eq, "z_audio"):
+            z_audio = seq.encode(audio, sr)  # cached with the upload: later designs skip the encoder
         balance = self._balance(seq, audio, sr)
         entries = []
         for e in profile.entries:

@@ -94,9 +94,13 @@ class Job:
 
 
 class UploadStore:
-    """Uploads and jobs by random id, files in one private temporary folder."""
+    """Uploads and jobs by random id, files in one private temporary folder.
 
-    def __init__(self, *, idle_s: float = 1800.0, max_uploads: int = 64) -> None:
+    Each upload keeps its decoded audio in memory (float64: 21 MB a minute of stereo 44.1 kHz),
+    so at most ``max_uploads`` are kept; a new one evicts the least recently used.
+    """
+
+    def __init__(self, *, idle_s: float = 1800.0, max_uploads: int = 8) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="semeq-web-"))  # mode 0700
         self.idle_s = float(idle_s)
         self.max_uploads = int(max_uploads)
