@@ -28,6 +28,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--moves", type=int, default=8)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--pause-s", type=float, default=1.5, help="wait between moves (the listener listening)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     import numpy as np
@@ -71,12 +72,12 @@ def main() -> int:
                     text = page.inner_text("#preview-info")
                     page_ms.append(float(page.evaluate("document.getElementById('preview-info').dataset.ms")))
                     server_ms.append(1000.0 * float(text.split("(server ")[1].split(" s)")[0]))
-                    page.wait_for_timeout(1500)  # let the bands and the background render start, as a listener would
+                    page.wait_for_timeout(1000 * args.pause_s)  # the bands and the background render start meanwhile
                 browser.close()
         finally:
             server.terminate()
             server.wait(15)
-    print(f"30 s stereo {sr} Hz loop, {args.moves} intensity moves, measured by the page (request to decoded buffer; the 120 ms debounce comes before)")
+    print(f"30 s stereo {sr} Hz loop, {args.moves} intensity moves {args.pause_s:g} s apart, measured by the page (request to decoded buffer; the 120 ms debounce comes before)")
     print(f"  slider -> new buffer ready   median {statistics.median(page_ms) / 1000:.3f} s   worst {max(page_ms) / 1000:.3f} s")
     print(f"  server render (baseline)     median {statistics.median(server_ms) / 1000:.3f} s   worst {max(server_ms) / 1000:.3f} s")
     print(f"  ratio page / server          median {statistics.median(page_ms) / statistics.median(server_ms):.2f}")

@@ -40,7 +40,7 @@ def main() -> int:
 
     from semeq.data.paths import data_dir
     from semeq.web.app import create_app
-    from semeq.web.engine import Engine, Settings
+    from semeq.web.engine import Engine
 
     root = data_dir() / "music-dev"
     a, sr = sf.read(root / "d01_hard_rock_sectoid.flac", always_2d=True)

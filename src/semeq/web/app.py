@@ -219,7 +219,7 @@ class App:
             if duration_s > self.max_duration_s:
                 raise ApiError(413, f"the recording lasts {duration_s:.0f} s; the limit is {self.max_duration_s:g} s")
             return self.engine.load(path)
-        except (ApiError, SemeqError):
+        except BaseException:  # a file that is not kept must not stay behind
             path.unlink(missing_ok=True)
             raise
 
@@ -392,7 +392,7 @@ def _routes(app: App) -> list:
         upload = Upload(id=path.stem, path=path, name=name, loaded=loaded, sha256=sha)
         try:
             analysis = await run_in_threadpool(app.analysis, upload)
-        except SemeqError:
+        except BaseException:
             path.unlink(missing_ok=True)
             raise
         app.store.add(upload)

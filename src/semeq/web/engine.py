@@ -249,11 +249,11 @@ class Engine:
         entries = []
         for e in profile.entries:
             percentile = getattr(e, "percentile", None)
+            fraction = getattr(e, "fraction", None)
             entries.append({"word": e.word, "language": e.language, "confidence": round(float(e.confidence), 3),
                             "low_confidence": bool(e.low_confidence), "score": round(float(e.score), 4),
                             "percentile": None if percentile is None else round(float(percentile), 1),
-                            "fraction": round(float(getattr(e, "fraction", float("nan"))), 4)
-                            if math.isfinite(float(getattr(e, "fraction", float("nan")))) else None})
+                            "fraction": None if fraction is None or not math.isfinite(fraction) else round(float(fraction), 4)})
         return Analysis(profile=entries, balance=balance, z_audio=z_audio)
 
     @staticmethod

@@ -5,6 +5,9 @@ Safety rules, in one place:
 - Every file lives in one folder made by :func:`tempfile.mkdtemp` (mode 0700), under a name made
   of :func:`secrets.token_hex`; no value sent by a client ever becomes part of a path. Clients
   name uploads and jobs by their random id, looked up in a dict after a format check.
+- Starlette's multipart parser first holds an upload in memory, past 1 MB in an anonymous
+  temporary file (unnamed on Linux, gone when closed); the app copies it into the private
+  folder while counting bytes, and closes the parser's copy at once.
 - The folder is removed when the server stops (and at interpreter exit); uploads idle for
   ``idle_s`` are removed by :meth:`UploadStore.sweep`, which the server runs every minute.
 """
