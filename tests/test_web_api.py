@@ -563,3 +563,26 @@ def test_least_recently_used_upload_is_evicted(make_client):
     ids = [_upload(client, _file(_music_like(1.0, seed=s)))["upload"] for s in range(store.max_uploads + 1)]
     assert store.get(ids[0]) is None and all(store.get(i) is not None for i in ids[1:])
     assert len(store.files()) == store.max_uploads
+
+
+def test_newer_settings_cancel_stale_renders(client, wav5):
+    """A render whose settings are stale is cancelled, by a newer render or by a preview."""
+    u = _upload(client, _file(wav5))["upload"]
+    state = client.app.state.semeq
+    gate = threading.Event()
+    state.renders.submit(gate.wait, 30)  # holds the render queue so that the jobs below wait in it
+    try:
+        first = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.3}).json()["job"]
+        second = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.4}).json()["job"]
+        assert client.get(f"/api/jobs/{first}").json()["state"] == "cancelled"
+        # A preview with the same settings keeps the render; other settings cancel it.
+        body = {"target": "warm", "intensity": 0.4, "start_s": 0, "end_s": 1}
+        assert client.post(f"/api/uploads/{u}/preview", json=body).status_code == 200
+        assert client.get(f"/api/jobs/{second}").json()["state"] == "queued"
+        assert client.post(f"/api/uploads/{u}/preview", json=body | {"intensity": 0.5}).status_code == 200
+        assert client.get(f"/api/jobs/{second}").json()["state"] == "cancelled"
+        _error(client.get(f"/api/jobs/{second}/download"), 409, "cancelled")
+    finally:
+        gate.set()
+    third = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.5}).json()["job"]
+    assert _wait(client, third)["state"] == "done"
