@@ -504,13 +504,14 @@ def test_adapter_uses_the_planned_api_when_present(engine, wav5):
         def balance(self, audio, sample_rate):
             f = np.array([100.0, 1000.0, 10000.0])
             return SimpleNamespace(freqs_hz=f, balance_db=np.array([1.0, 0.0, np.nan]), cutoff_hz=9000.0,
-                                   p10_db=-f / f, p25_db=-f / f / 2, p50_db=0 * f, p75_db=f / f / 2, p90_db=f / f)
+                                   corridor_db={10: -f / f, 25: -f / f / 2, 50: 0 * f, 75: f / f / 2, 90: f / f})
 
         def target_latent(self, *a):
             return None
 
-        def adaptive_eq(self, audio, sample_rate, target, intensity, *, mode="toward", blend=None, alpha=0.0):
+        def adaptive_eq(self, audio, sample_rate, target, intensity, *, mode="toward", blend=None, alpha=0.0, **kw):
             calls["mode"] = mode
+            calls.update(kw)
             one = EQParams(low_shelf_gain_db=2.0 * intensity)
             return SimpleNamespace(intensity=intensity, cascade=(one,), curve_db=np.zeros(256), fit=None, notes=["n"])
 
@@ -524,8 +525,9 @@ def test_adapter_uses_the_planned_api_when_present(engine, wav5):
     a = planned.analyze(loaded)
     assert a.profile[0]["percentile"] == 73.0
     assert a.balance["balance_db"] == [1.0, 0.0, None] and a.balance["corridor"]["p90"] == [1.0, 1.0, 1.0]
-    d = planned.design(loaded, Settings(target="warm", intensity=0.5, mode="match"))
+    d = planned.design(loaded, Settings(target="warm", intensity=0.5, mode="match"), a, preview=True)
     assert calls["mode"] == "match" and d.bands_exact and d.bands["low_shelf_gain_db"] == 1.0 and d.notes == ["n"]
+    assert "fit" not in calls  # where the fit is the EQ, the preview never asks to skip it
 
 
 @pytest.mark.parametrize("fmt,subtype,rate,media", [

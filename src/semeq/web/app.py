@@ -234,19 +234,24 @@ class App:
             upload.analysis = self.engine.analyze(upload.loaded)
         return upload.analysis
 
-    def design(self, upload: Upload, settings: Settings, *, fit: bool = True):
-        """The design for these settings, cached per upload (with and without the 5-band fit)."""
-        if not fit:
+    def design(self, upload: Upload, settings: Settings, *, preview: bool = False):
+        """The design for these settings, cached per upload: the full one, or a quicker preview one
+        (see :meth:`Engine.design`) unless the full one is already there."""
+        full_key, preview_key = (settings.key(), "full"), (settings.key(), "preview")
+        if preview:
             with upload.lock:
-                full = upload.designs.get((settings.key(), True))
+                full = upload.designs.get(full_key)
             if full is not None:
                 return full
 
         def make():
             self.engine.check_words(settings)
-            return self.engine.design(upload.loaded, settings, z_audio=self.analysis(upload).z_audio, fit=fit)
+            d = self.engine.design(upload.loaded, settings, self.analysis(upload), preview=preview,
+                                   start=upload.last_design)
+            upload.last_design = d
+            return d
 
-        return upload.cached_design((settings.key(), fit), make)
+        return upload.cached_design(preview_key if preview else full_key, make)
 
     def region(self, upload: Upload, body: dict) -> tuple[int, int]:
         duration = upload.loaded.duration_s
@@ -429,7 +434,7 @@ def _routes(app: App) -> list:
         app.cancel_renders(upload, keep=settings.to_dict())
 
         def work():
-            d = app.design(upload, settings, fit=False)
+            d = app.design(upload, settings, preview=True)
             region = upload.loaded.audio[:, a:b]
             out, gain_db, shortfall = app.engine.render(region, upload.loaded.sample_rate, d, precise_peak=False,
                                                         loudness_in_lufs=app.region_loudness(upload, a, b))
@@ -500,7 +505,7 @@ def _routes(app: App) -> list:
                 app.engine.check_words(settings)
                 loaded = app.decode(path)
                 analysis = app.engine.analyze(loaded, top_k=1)
-                d = app.engine.design(loaded, settings, z_audio=analysis.z_audio)
+                d = app.engine.design(loaded, settings, analysis)
                 out, gain_db, _ = app.engine.render(loaded.audio, loaded.sample_rate, d)
                 nonlocal out_path
                 _, out_path = app.store.new_path(loaded.suffix)

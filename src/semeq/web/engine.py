@@ -8,9 +8,16 @@ it is absent:
 
 - ``SemanticEQ.adaptive_eq(..., mode=...)`` when its signature has ``mode``, else ``static=``
   (mode "match" then is refused with a clear message);
+- the analysis cached per upload: ``SemanticEQ.measure`` + ``design_from_measurement`` when
+  present (the whole file is measured once), else the encoder's latent ``z_audio``;
+- a preview design (``preview=True``) is the fastest that sounds the same: the older engine
+  skips the 5-band fit, which it only shows (``fit=False``); the newer one, whose fit *is* the
+  applied EQ, warm-starts it from the previous design (``start=``, as its streaming engine
+  does). The full render and the settings always come from a full, cold design, so the
+  download equals ``semeq apply``;
 - ``ProfileEntry.percentile`` when present, else the entry's score;
-- ``SemanticEQ.balance(audio, sample_rate)`` when present (with the music reference corridor),
-  else :func:`semeq.analysis.balance_db` without a corridor.
+- ``SemanticEQ.balance`` / ``Profile.balance`` when present (with the music reference corridor,
+  ``corridor_db`` or ``p10_db``...), else :func:`semeq.analysis.balance_db` without a corridor.
 
 The full render filters with the design's own cascade and loudness-matches exactly as
 ``SemanticEQ.apply`` does (tests pin the equality), so the preview, the download and ``semeq apply``
@@ -105,6 +112,10 @@ class Analysis:
     profile: list[dict]
     balance: dict
     z_audio: np.ndarray | None = None
+    """The older engine's cached latent of the recording."""
+    measurement: object = None
+    """The newer engine's cached measurement of the recording (``SemanticEQ.measure``)."""
+    balance_obj: object = None
 
     def to_dict(self) -> dict:
         return {"profile": self.profile, "balance": self.balance}
@@ -241,11 +252,18 @@ class Engine:
         """Profile (words with percentile or score) and balance against the reference."""
         audio, sr = loaded.audio, loaded.sample_rate
         seq = self.seq
+        measurement = z_audio = None
+        if hasattr(seq, "measure") and hasattr(seq, "design_from_measurement"):
+            measurement = seq.measure(audio, sr)  # the whole file, once; every design reuses it
         profile = seq.profile(audio, sr, top_k=top_k)
-        z_audio = getattr(profile, "z_audio", None)
-        if z_audio is None and hasattr(seq, "encode") and _accepts(seq.adaptive_eq, "z_audio"):
-            z_audio = seq.encode(audio, sr)  # cached with the upload: later designs skip the encoder
-        balance = self._balance(seq, audio, sr)
+        if measurement is None:
+            z_audio = getattr(profile, "z_audio", None)
+            if z_audio is None and hasattr(seq, "encode") and _accepts(seq.adaptive_eq, "z_audio"):
+                z_audio = seq.encode(audio, sr)  # cached with the upload: later designs skip the encoder
+        balance_obj = getattr(profile, "balance", None)
+        if balance_obj is None and hasattr(seq, "balance"):
+            balance_obj = seq.balance(audio, sr)
+        balance = self._balance(balance_obj, audio, sr)
         entries = []
         for e in profile.entries:
             percentile = getattr(e, "percentile", None)
@@ -254,16 +272,19 @@ class Engine:
                             "low_confidence": bool(e.low_confidence), "score": round(float(e.score), 4),
                             "percentile": None if percentile is None else round(float(percentile), 1),
                             "fraction": None if fraction is None or not math.isfinite(fraction) else round(float(fraction), 4)})
-        return Analysis(profile=entries, balance=balance, z_audio=z_audio)
+        return Analysis(profile=entries, balance=balance, z_audio=z_audio, measurement=measurement, balance_obj=balance_obj)
 
     @staticmethod
-    def _balance(seq, audio: np.ndarray, sample_rate: int) -> dict:
-        if hasattr(seq, "balance"):  # issue 9: balance against the music reference, with its corridor
-            b = seq.balance(audio, sample_rate)
+    def _balance(b, audio: np.ndarray, sample_rate: int) -> dict:
+        if b is not None:  # balance against the music reference, with its corridor
             out = {"freqs_hz": np.round(np.asarray(b.freqs_hz, dtype=np.float64), 1).tolist(),
                    "balance_db": _finite_or_none(b.balance_db),
                    "cutoff_hz": None if getattr(b, "cutoff_hz", None) is None else round(float(b.cutoff_hz), 1),
                    "corridor": {}}
+            corridor = getattr(b, "corridor_db", None)
+            if isinstance(corridor, dict):
+                for q, values in corridor.items():
+                    out["corridor"][f"p{int(q)}"] = _finite_or_none(values)
             for name in ("p10_db", "p25_db", "p50_db", "p75_db", "p90_db"):
                 if getattr(b, name, None) is not None:
                     out["corridor"][name[:-3]] = _finite_or_none(getattr(b, name))
@@ -276,11 +297,14 @@ class Engine:
                 "cutoff_hz": None, "corridor": {}}
 
     # -- the EQ -------------------------------------------------------------------------
-    def design(self, loaded: LoadedAudio, settings: Settings, z_audio: np.ndarray | None = None, *, fit: bool = True) -> Design:
-        """The EQ for this recording and setting (z_audio: the cached analysis, saves an encode).
+    def design(self, loaded: LoadedAudio, settings: Settings, analysis: Analysis | None = None, *,
+               preview: bool = False, start: Design | None = None) -> Design:
+        """The EQ for this recording and setting (``analysis``: the upload's cached one, saves work).
 
-        ``fit=False`` skips the 5-band fit of the net curve (the slow part; only shown, never
-        applied): the A/B preview uses it, the settings table asks again with the fit.
+        ``preview=True`` asks for the A/B preview's design: without the 5-band fit where that fit
+        is only shown (older engine), or with the fit warm-started from ``start`` where the fit is
+        the applied EQ (newer engine). Within the fit's error (hundredths of a dB) it is the same
+        EQ; the settings table and the full render use the full design.
         """
         from ..adaptive import CURVE_FREQS_HZ
 
@@ -288,6 +312,8 @@ class Engine:
         if settings.mode not in MODES:
             raise ParameterError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
         seq = self.seq
+        z_audio = analysis.z_audio if analysis is not None else None
+        measurement = analysis.measurement if analysis is not None else None
         has_mode = _accepts(seq.adaptive_eq, "mode")
         if settings.mode == "match" and not has_mode:
             raise ParameterError("mode 'match' needs a newer semeq engine; use 'toward' or 'static'")
@@ -299,6 +325,8 @@ class Engine:
             kwargs = {"z_audio": z_audio} if z_audio is not None and _accepts(seq.suggest_intensity, "z_audio") else {}
             if has_mode and _accepts(seq.suggest_intensity, "mode"):
                 kwargs["mode"] = settings.mode
+            if analysis is not None and analysis.balance_obj is not None and _accepts(seq.suggest_intensity, "balance"):
+                kwargs["balance"] = analysis.balance_obj
             s = seq.suggest_intensity(audio, sr, settings.target, settings.blend, settings.alpha, **kwargs)
             suggestion = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(s).items()}
             intensity = float(s.intensity)
@@ -309,9 +337,15 @@ class Engine:
             kwargs["static"] = settings.mode == "static"
         if z_audio is not None and settings.mode != "static" and _accepts(seq.adaptive_eq, "z_audio"):
             kwargs["z_audio"] = z_audio
-        if not fit and _accepts(seq.adaptive_eq, "fit"):
-            kwargs["fit"] = False
-        eq = seq.adaptive_eq(audio, sr, settings.target, intensity, **kwargs)
+        if preview and not has_mode and _accepts(seq.adaptive_eq, "fit"):
+            kwargs["fit"] = False  # the older engine: the fit is only shown; newer: the fit is the EQ
+        if measurement is not None and has_mode:
+            if (preview and start is not None and len(start.cascade) == 1
+                    and _accepts(seq.design_from_measurement, "start")):
+                kwargs["start"] = start.cascade[0]
+            eq = seq.design_from_measurement(measurement, sr, settings.target, intensity, **kwargs)
+        else:
+            eq = seq.adaptive_eq(audio, sr, settings.target, intensity, **kwargs)
         cascade = tuple(eq.cascade)
         fit = getattr(eq, "fit", None)
         if len(cascade) == 1:

@@ -56,6 +56,8 @@ class Upload:
     analysis: Analysis | None = None
     last_used: float = field(default_factory=time.monotonic)
     designs: OrderedDict = field(default_factory=OrderedDict)
+    last_design: Design | None = None
+    """The most recent design: a warm start for the next preview's fit."""
     stats: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -315,7 +315,10 @@ const update = debounce(async () => {
     $("suggestion").textContent = d.suggestion ? `auto-intensity: ${d.suggestion.explanation}` : (d.notes || []).join(" ");
     $("eq-hint").textContent = `${d.settings.mode} “${d.settings.target}”${d.settings.blend ? " + “" + d.settings.blend + "” " + d.settings.alpha.toFixed(2) : ""}, intensity ${d.intensity.toFixed(2)}, ${d.change_rms_db.toFixed(2)} dB RMS change`;
     drawEQ(d);
-    if (d.bands || d.is_bypass) drawBands(d); else fetchBands(s, seq);
+    // The table shows the full design's five bands (what the download applies); a preview's
+    // quicker design is shown until it arrives.
+    drawBands(d);
+    if (!d.is_bypass) fetchBands(s, seq);
     $("play").disabled = false; $("abx-begin").disabled = d.is_bypass;
     scheduleRender();
   } catch (e) {
