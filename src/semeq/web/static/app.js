@@ -24,6 +24,12 @@ async function api(path, opts = {}) {
 }
 const postJSON = (path, body) => api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 const fmtHz = (f) => (f >= 1000 ? `${+(f / 1000).toFixed(f >= 10000 ? 0 : 1)}k` : `${Math.round(f)}`);
+const fmtFreq = (f) => (f >= 1000 ? `${(f / 1000).toFixed(1)} kHz` : `${Math.round(f)} Hz`);
+function ordinal(n) {
+  const r = Math.round(n), t = r % 100;
+  const suffix = t >= 11 && t <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" }[r % 10] || "th");
+  return `${r}${suffix}`;
+}
 const fmtP = (p) => (p < 0.0001 ? p.toExponential(1) : p.toFixed(4));
 function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
 
@@ -159,7 +165,7 @@ function drawBalance(b) {
   else legend.push('<span><i style="background:#b8bec9"></i>0 dB = the reference balance</span>');
   line(ax, b.freqs_hz, b.balance_db, "#d9822b", 2.5);
   legend.unshift('<span><i style="background:#d9822b"></i>this recording</span>');
-  if (b.cutoff_hz) legend.push(`<span>content ends near ${fmtHz(b.cutoff_hz)} Hz</span>`);
+  if (b.cutoff_hz) legend.push(`<span>content ends near ${fmtFreq(b.cutoff_hz)}</span>`);
   $("balance-legend").innerHTML = legend.join("");
 }
 function drawEQ(d) {
@@ -208,7 +214,8 @@ function drawProfile(profile) {
     w.onclick = () => { $("word").value = e.word; wordChanged(); };
     const bar = document.createElement("div"); bar.className = "bar"; bar.innerHTML = `<div style="width:${Math.max(2, v).toFixed(1)}%"></div>`;
     const val = document.createElement("div"); val.className = "v";
-    val.textContent = usePct ? `${Math.round(v)}th pct` : e.score.toFixed(2);
+    val.textContent = usePct ? `${ordinal(v)} pct` : e.score.toFixed(2);
+    if (usePct) val.title = `more “${e.word}” than ${Math.round(v)} % of the reference music`;
     el.append(w, bar, val);
   }
 }
