@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -74,6 +75,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(15)
+        shutil.rmtree(tmp, ignore_errors=True)
     print("wrote docs/web_studio.png and docs/web_abx_result.png")
     return 0
 
