@@ -1,0 +1,590 @@
+"""The web app's API, in process (Starlette's test client): results, every bad input, safety."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="the web extra is not installed: pip install 'semeq[web]'")
+pytest.importorskip("httpx", reason="starlette's test client needs httpx")
+import soundfile as sf  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient  # noqa: E402
+
+from semeq.loudness import integrated_loudness  # noqa: E402
+from semeq.web.abx import SCHEMA_VERSION, binomial_p_value  # noqa: E402
+from semeq.web.app import create_app  # noqa: E402
+from semeq.web.engine import Engine, Settings  # noqa: E402
+
+SR = 44100
+LSB16 = 1.0 / 32768.0
+
+
+def _music_like(seconds: float, sample_rate: int = SR, channels: int = 2, seed: int = 0) -> np.ndarray:
+    """Pink-ish noise with a slow level movement (a stand-in for music; no data needed)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sample_rate)
+    spec = np.fft.rfft(rng.standard_normal((channels, n)), axis=-1)
+    f = np.fft.rfftfreq(n, 1 / sample_rate)
+    spec /= np.sqrt(np.maximum(f, 20.0))
+    x = np.fft.irfft(spec, n, axis=-1)
+    x *= 1.0 + 0.3 * np.sin(2 * np.pi * 0.5 * np.arange(n) / sample_rate)
+    return 0.2 * x / np.max(np.abs(x))
+
+
+def _file(audio: np.ndarray, sample_rate: int = SR, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, audio.T, sample_rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine()
+
+
+@pytest.fixture
+def make_client(engine, tmp_path):
+    clients = []
+
+    def make(**kwargs):
+        kwargs.setdefault("db_path", tmp_path / "abx.sqlite3")
+        app = create_app(engine=engine, **kwargs)
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()
+
+
+@pytest.fixture(scope="module")
+def wav5():
+    return _music_like(5.0)
+
+
+def _upload(client, data: bytes, name: str = "clip.wav") -> dict:
+    r = client.post("/api/uploads", files={"file": (name, data)})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _error(r, status: int, match: str | None = None) -> str:
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert set(body) == {"error"} and "Traceback" not in body["error"]
+    if match:
+        assert match in body["error"], body["error"]
+    return body["error"]
+
+
+def _wait(client, job: str) -> dict:
+    import time
+
+    for _ in range(600):
+        st = client.get(f"/api/jobs/{job}").json()
+        if st["state"] in ("done", "failed", "cancelled"):
+            return st
+        time.sleep(0.05)
+    raise AssertionError("render did not finish")
+
+
+# -- results ---------------------------------------------------------------------------------------
+def test_vocabulary_is_the_whole_model_vocabulary_with_spanish(client, engine):
+    words = client.get("/api/vocabulary").json()["words"]
+    assert len(words) == len(engine.seq.eq_model.vocabulary)
+    langs = {w["language"] for w in words}
+    assert langs == {"en", "es"}
+    warm = next(w for w in words if w["word"] == "warm")
+    assert 0.0 < warm["confidence"] <= 1.0
+
+
+def test_upload_is_decoded_stored_privately_and_analysed(client, wav5):
+    u = _upload(client, _file(wav5), name="../../etc/pass wd.wav")
+    assert u["name"] == "pass wd" and u["sample_rate"] == SR and u["channels"] == 2
+    assert u["duration_s"] == pytest.approx(5.0)
+    store = client.app.state.semeq.store
+    files = store.files()
+    assert [p.name for p in files] == [f"{u['upload']}.upload"]
+    assert oct(store.root.stat().st_mode & 0o777) == "0o700"
+    prof = u["analysis"]["profile"]
+    assert prof and all(0.0 <= e["score"] <= 1.0 for e in prof)
+    bal = u["analysis"]["balance"]
+    assert len(bal["freqs_hz"]) == len(bal["balance_db"])
+    # The balance is level-normalised: its mean over 100 Hz-10 kHz is 0 dB.
+    f = np.array(bal["freqs_hz"])
+    v = np.array([np.nan if x is None else x for x in bal["balance_db"]])
+    assert abs(np.nanmean(v[(f >= 100) & (f <= 10000)])) < 0.05
+
+
+def test_preview_is_the_region_loudness_matched(client, wav5):
+    u = _upload(client, _file(wav5))
+    r = client.post(f"/api/uploads/{u['upload']}/preview",
+                    json={"target": "warm", "intensity": 0.8, "start_s": 1.0, "end_s": 4.0})
+    assert r.status_code == 200, r.text
+    out, sr = sf.read(io.BytesIO(r.content), always_2d=True)
+    assert sr == SR and out.shape == (3 * SR, 2)
+    design = json.loads(r.headers["X-Semeq-Design"])
+    assert design["intensity"] == pytest.approx(0.8) and not design["is_bypass"]
+    shortfall = float(r.headers["X-Semeq-Original-Gain-Db"])
+    assert shortfall <= 0.0
+    region = sf.read(io.BytesIO(_file(wav5)))[0].T[:, SR : 4 * SR]  # what the server decoded
+    loud_in = integrated_loudness(region, SR)
+    # Matched: the processed region is as loud as the original region (less any ceiling shortfall).
+    assert integrated_loudness(out.T, SR) == pytest.approx(loud_in + shortfall, abs=0.05)
+    # And it is not the original: the EQ changed it.
+    assert np.max(np.abs(out.T - region)) > 1e-3
+
+
+def test_design_reports_the_five_bands_and_auto_intensity(client, wav5):
+    u = _upload(client, _file(wav5))
+    d = client.post(f"/api/uploads/{u['upload']}/design", json={"target": "bright", "intensity": "auto"}).json()
+    assert d["settings"]["auto_intensity"] and 0.0 < d["intensity"] <= 1.0
+    assert d["suggestion"]["intensity"] == pytest.approx(d["intensity"], abs=1e-3)
+    assert set(d["bands"]) >= {"low_shelf_gain_db", "peak1_freq_hz", "high_shelf_freq_hz"}
+    static = client.post(f"/api/uploads/{u['upload']}/design", json={"target": "bright", "intensity": 1.0, "mode": "static"}).json()
+    toward = client.post(f"/api/uploads/{u['upload']}/design", json={"target": "bright", "intensity": 1.0}).json()
+    assert static["curve"]["gain_db"] != toward["curve"]["gain_db"]
+
+
+def test_full_render_equals_semanticeq_apply_in_the_input_format(client, engine):
+    audio = _music_like(4.0, sample_rate=48000, seed=3)
+    data = _file(audio, 48000, fmt="FLAC", subtype="PCM_24")
+    u = _upload(client, data, name="take.flac")
+    job = client.post(f"/api/uploads/{u['upload']}/render", json={"target": "warm", "intensity": 0.7}).json()["job"]
+    assert _wait(client, job)["state"] == "done"
+    r = client.get(f"/api/jobs/{job}/download")
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/flac"
+    assert 'filename="take_warm_0_70.flac"' in r.headers["content-disposition"]
+    info = sf.info(io.BytesIO(r.content))
+    assert (info.format, info.subtype, info.samplerate, info.channels) == ("FLAC", "PCM_24", 48000, 2)
+    got, _ = sf.read(io.BytesIO(r.content), always_2d=True)
+    loaded = client.app.state.semeq.store.get(u["upload"]).loaded
+    expected = engine.apply_reference(loaded, Settings(target="warm", intensity=0.7))
+    assert np.max(np.abs(got.T - expected)) <= 1.0 / 2**23  # one 24-bit step: the same processing
+    settings = client.get(f"/api/jobs/{job}/settings.json").json()
+    assert settings["intensity"] == pytest.approx(0.7) and settings["input"]["sample_rate"] == 48000
+    assert settings["settings"]["target"] == "warm" and settings["bands"]
+
+
+def test_intensity_zero_downloads_the_input_bytes(client, wav5):
+    data = _file(wav5)
+    u = _upload(client, data)
+    job = client.post(f"/api/uploads/{u['upload']}/render", json={"target": "warm", "intensity": 0}).json()["job"]
+    assert _wait(client, job)["state"] == "done"
+    assert client.get(f"/api/jobs/{job}/download").content == data
+
+
+def test_api_analyze_and_apply(client, wav5):
+    data = _file(wav5, 48000)
+    r = client.post("/api/analyze", files={"file": ("a.wav", data)})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["sample_rate"] == 48000 and body["profile"] and body["balance"]["balance_db"]
+    r = client.post("/api/apply", files={"file": ("a.wav", data)},
+                    data={"target": "bright", "intensity": "0.6", "mode": "toward", "blend": "warm", "alpha": "0.25"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "audio/wav"
+    info = sf.info(io.BytesIO(r.content))
+    assert (info.format, info.subtype, info.samplerate) == ("WAV", "PCM_16", 48000)
+    applied = json.loads(r.headers["X-Semeq-Settings"])
+    assert applied["settings"] == {"target": "bright", "intensity": 0.6, "auto_intensity": False, "mode": "toward",
+                                   "blend": "warm", "alpha": 0.25}
+    assert "curve" not in applied and applied["bands"]
+    assert client.app.state.semeq.store.files() == []  # the scripting API keeps nothing
+
+
+def test_two_tabs_at_once(client):
+    a, b = _music_like(3.0, seed=1), _music_like(3.0, seed=2)
+    ua, ub = _upload(client, _file(a)), _upload(client, _file(b))
+    results = {}
+
+    def run(key, upload_id, word):
+        r = client.post(f"/api/uploads/{upload_id}/preview", json={"target": word, "intensity": 0.9, "start_s": 0, "end_s": 3})
+        results[key] = (r.status_code, sf.read(io.BytesIO(r.content))[0] if r.status_code == 200 else r.text)
+
+    threads = [threading.Thread(target=run, args=("a", ua["upload"], "warm")),
+               threading.Thread(target=run, args=("b", ub["upload"], "bright"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results["a"][0] == 200 and results["b"][0] == 200
+    assert not np.allclose(results["a"][1], results["b"][1])
+
+
+def test_idle_uploads_are_swept_and_the_folder_removed_on_exit(make_client, wav5):
+    import time
+
+    client = make_client(idle_s=60.0)
+    u = _upload(client, _file(wav5))
+    store = client.app.state.semeq.store
+    assert store.sweep(now=time.monotonic() + 30.0) == 0
+    assert store.sweep(now=time.monotonic() + 61.0) == 1
+    assert store.files() == []
+    _error(client.get(f"/api/uploads/{u['upload']}/original.wav"), 404)
+    root = store.root
+    client.__exit__(None, None, None)
+    assert not root.exists()
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+def _truncated_wav(wav5) -> bytes:
+    data = _file(wav5)
+    return data[: len(data) // 2]
+
+
+def _nan_wav() -> bytes:
+    x = np.zeros((1, SR))
+    x[0, 100] = np.nan
+    return _file(x, subtype="FLOAT")
+
+
+@pytest.mark.parametrize("route", ["/api/uploads", "/api/analyze"])
+@pytest.mark.parametrize("case,status,match", [
+    ("empty", 400, "empty"),
+    ("text", 400, "not a readable audio file"),
+    ("truncated", 400, "truncated"),
+    ("silent", 400, "silent"),
+    ("nan", 400, "NaN"),
+    ("no-file", 400, "field 'file'"),
+    ("two-files", 400, "multipart"),
+])
+def test_bad_uploads_are_4xx_json(client, wav5, route, case, status, match):
+    files = {
+        "empty": {"file": ("a.wav", b"")},
+        "text": {"file": ("a.wav", b"this is not audio at all, just text pretending to be a wav file" * 10)},
+        "truncated": {"file": ("a.wav", _truncated_wav(wav5))},
+        "silent": {"file": ("a.wav", _file(np.zeros((2, SR))))},
+        "nan": {"file": ("a.wav", _nan_wav())},
+        "no-file": {"other": ("a.wav", _file(wav5))},
+        "two-files": [("file", ("a.wav", _file(wav5))), ("file", ("b.wav", _file(wav5)))],
+    }[case]
+    _error(client.post(route, files=files), status, match)
+    assert client.app.state.semeq.store.files() == []  # nothing left behind
+
+
+def test_not_multipart_is_415(client):
+    _error(client.post("/api/uploads", json={"file": "x"}), 415, "multipart")
+    _error(client.post("/api/apply", content=b"raw", headers={"content-type": "audio/wav"}), 415)
+
+
+def test_size_cap_refuses_before_reading_it_all(make_client, wav5):
+    client = make_client(max_upload_bytes=100_000)
+    data = _file(wav5)  # 880 kB
+    assert len(data) > 200_000
+    _error(client.post("/api/uploads", files={"file": ("a.wav", data)}), 413, "larger than")
+    # Without a Content-Length the stream is counted as it arrives.
+    def chunks():
+        boundary = b"----semeqtest"
+        yield b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        for i in range(0, len(data), 65536):
+            yield data[i : i + 65536]
+        yield b"\r\n--" + boundary + b"--\r\n"
+    r = client.post("/api/uploads", content=chunks(), headers={"content-type": "multipart/form-data; boundary=----semeqtest"})
+    _error(r, 413, "larger than")
+    assert client.app.state.semeq.store.files() == []
+
+
+def test_duration_cap(make_client, wav5):
+    client = make_client(max_duration_s=2.0)
+    _error(client.post("/api/uploads", files={"file": ("a.wav", _file(wav5))}), 413, "lasts 5 s")
+    assert client.app.state.semeq.store.files() == []
+
+
+@pytest.mark.parametrize("fields,status,match", [
+    ({"intensity": "0.5"}, 400, "'target' is required"),
+    ({"target": "brigth"}, 422, "closest known words: bright"),
+    ({"target": "warm", "intensity": "1.5"}, 400, "intensity must be in [0, 1]"),
+    ({"target": "warm", "intensity": "nan"}, 400, "intensity must be in [0, 1]"),
+    ({"target": "warm", "intensity": "loud"}, 400, "intensity must be a number"),
+    ({"target": "warm", "mode": "sideways"}, 400, "mode must be one of"),
+    ({"target": "warm", "alpha": "0.3"}, 400, "alpha needs a blend word"),
+    ({"target": "warm", "blend": "bright", "alpha": "-1"}, 400, "alpha must be in [0, 1]"),
+    ({"target": "warm", "blend": "brite"}, 422, "unknown word 'brite'"),
+    ({"target": "warm", "intensity": "auto", "mode": "static"}, 400, "auto-intensity"),
+    ({"target": "w" * 65}, 400, "at most 64 characters"),
+])
+def test_bad_settings_on_apply(client, wav5, fields, status, match):
+    _error(client.post("/api/apply", files={"file": ("a.wav", _file(wav5))}, data=fields), status, match)
+    assert client.app.state.semeq.store.files() == []
+
+
+def test_mode_match_follows_the_engine(client, wav5, engine):
+    r = client.post("/api/apply", files={"file": ("a.wav", _file(wav5))}, data={"target": "warm", "mode": "match"})
+    if "match" in engine.capabilities()["modes"]:
+        assert r.status_code == 200
+    else:
+        _error(r, 400, "mode 'match' needs a newer semeq engine")
+
+
+def test_bad_ids_regions_and_bodies(client, wav5):
+    u = _upload(client, _file(wav5))["upload"]
+    for bad in ("..%2F..%2Fetc%2Fpasswd", "0" * 32, "nothex" * 6, "A" * 32):
+        _error(client.get(f"/api/uploads/{bad}/original.wav"), 404)
+        _error(client.get(f"/api/jobs/{bad}"), 404)
+        _error(client.get(f"/api/jobs/{bad}/download"), 404)
+    for body, match in [({"target": "warm", "start_s": 2, "end_s": 2.2}, "at least 0.5 s"),
+                        ({"target": "warm", "start_s": 0, "end_s": 9}, "end_s must be in"),
+                        ({"target": "warm", "start_s": -1, "end_s": 2}, "start_s must be in"),
+                        ({"target": "warm", "start_s": "x"}, "start_s must be a number")]:
+        _error(client.post(f"/api/uploads/{u}/preview", json=body), 400, match)
+    _error(client.post(f"/api/uploads/{u}/preview", content=b"{not json", headers={"content-type": "application/json"}), 400, "JSON")
+    _error(client.post(f"/api/uploads/{u}/preview", json=[1, 2]), 400, "JSON object")
+    _error(client.get("/api/nothing-here"), 404, "not found")
+    _error(client.get("/api/uploads"), 405, "method not allowed")
+    _error(client.get("/static/../app.py"), 404)
+    assert client.delete(f"/api/uploads/{u}").json() == {"deleted": True}
+    _error(client.delete(f"/api/uploads/{u}"), 404)
+
+
+def test_long_region_is_refused(make_client):
+    client = make_client()
+    u = _upload(client, _file(_music_like(62.0, channels=1)))["upload"]
+    _error(client.post(f"/api/uploads/{u}/preview", json={"target": "warm", "start_s": 0, "end_s": 61.5}), 400, "at most 60 s")
+
+
+def test_internal_errors_are_one_json_line(make_client, engine, wav5, monkeypatch):
+    client = make_client()
+
+    def boom(*a, **k):
+        raise RuntimeError("/secret/server/path exploded")
+
+    monkeypatch.setattr(engine, "analyze", boom)
+    err = _error(client.post("/api/analyze", files={"file": ("a.wav", _file(wav5))}), 500)
+    assert "secret" not in err and "RuntimeError" in err
+
+
+def test_page_and_assets_are_served_locally_with_a_strict_csp(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    for asset in ("/static/app.js", "/static/app.css"):
+        assert client.get(asset).status_code == 200
+    # No outside host anywhere in the page or its assets.
+    import re
+
+    for text in (r.text, client.get("/static/app.js").text, client.get("/static/app.css").text):
+        assert not re.search(r"https?://(?!127\.0\.0\.1)", text)
+
+
+def test_untrusted_host_header_is_refused(make_client):
+    client = make_client(allowed_hosts=["127.0.0.1", "localhost"])
+    _error(client.get("/api/info", headers={"host": "evil.example"}), 400, "invalid Host header")
+    _error(client.get("/api/info", headers={"host": "evil.example:8000"}), 400, "invalid Host header")
+    assert client.get("/api/info", headers={"host": "127.0.0.1:8000"}).status_code == 200
+
+
+# -- ABX ---------------------------------------------------------------------------------------------
+def test_binomial_p_value_closed_form():
+    assert binomial_p_value(16, 16) == 2.0**-16
+    assert binomial_p_value(12, 16) == pytest.approx(2517 / 65536, rel=1e-12)  # 1820+560+120+16+1
+    assert binomial_p_value(8, 16) == pytest.approx(39203 / 65536, rel=1e-12)
+    assert binomial_p_value(0, 16) == 1.0
+
+
+def _abx(client, upload: str, n: int = 16, **extra) -> dict:
+    r = client.post("/api/abx/sessions", json={"upload": upload, "target": "warm", "intensity": 0.8, "n_trials": n,
+                                               "start_s": 0.5, "end_s": 3.0} | extra)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_abx_session_hides_x_records_sqlite_and_reports_p(client, wav5, tmp_path):
+    u = _upload(client, _file(wav5))["upload"]
+    s = _abx(client, u)
+    sid = s["session"]
+    a = sf.read(io.BytesIO(client.get(f"/api/abx/sessions/{sid}/A.wav").content))[0]
+    b = sf.read(io.BytesIO(client.get(f"/api/abx/sessions/{sid}/B.wav").content))[0]
+    assert a.shape == b.shape == (int(2.5 * SR), 2)
+    assert np.max(np.abs(a - b)) > 100 * LSB16  # the EQ is audible in the numbers
+    session = client.app.state.semeq.abx[sid]
+    answers = []
+    for trial in range(1, 17):
+        r = client.get(f"/api/abx/sessions/{sid}/trials/{trial}/X.wav")
+        assert r.status_code == 200
+        assert not any(v in ("A", "B") for k, v in r.headers.items() if k.lower().startswith("x-"))
+        x_audio = sf.read(io.BytesIO(r.content))[0]
+        truth = session._x[trial]  # the server's secret; the page never sees it
+        same = a if truth == "A" else b
+        assert np.max(np.abs(x_audio - same)) <= 3 * LSB16  # the same signal, with fresh dither
+        assert not np.array_equal(x_audio, same)  # ... so its bytes never give X away
+        answer = truth if trial <= 12 else ("B" if truth == "A" else "A")  # 12 of 16 right
+        r = client.post(f"/api/abx/sessions/{sid}/answer", json={"trial": trial, "answer": answer})
+        assert r.status_code == 200
+        body = r.json()
+        answers.append(answer)
+        if trial < 16:
+            assert body == {"answered": trial, "done": False, "next_trial": trial + 1}  # no hint of X
+    assert body["done"] and body["result"] == {"correct": 12, "total": 16, "p_value": pytest.approx(2517 / 65536)}
+    db = tmp_path / "abx.sqlite3"
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    rows = con.execute("SELECT trial, x, answer, correct, response_ms, presented_at, answered_at FROM trials "
+                       "WHERE session_id = ? ORDER BY trial", (sid,)).fetchall()
+    assert [r[0] for r in rows] == list(range(1, 17)) and [r[2] for r in rows] == answers
+    assert sum(r[3] for r in rows) == 12 and all(r[4] >= 0 and r[5] <= r[6] for r in rows)
+    settings, n, done = con.execute("SELECT settings_json, n_trials, completed_at FROM sessions WHERE id = ?", (sid,)).fetchone()
+    assert json.loads(settings)["target"] == "warm" and n == 16 and done
+    hist = client.get("/api/abx/history").json()["sessions"]
+    assert hist[0]["session"] == sid and hist[0]["correct"] == 12 and hist[0]["p_value"] == pytest.approx(2517 / 65536)
+    csv_text = client.get("/api/abx/export.csv").text.splitlines()
+    assert len(csv_text) == 17 and csv_text[0].startswith("session,") and all(sid in line for line in csv_text[1:])
+    # The session is over: its audio is gone, answers are refused.
+    _error(client.post(f"/api/abx/sessions/{sid}/answer", json={"trial": 17, "answer": "A"}), 404)
+
+
+def test_abx_x_is_drawn_fairly(client, wav5):
+    u = _upload(client, _file(wav5))["upload"]
+    sid = _abx(client, u, n=100)["session"]
+    session = client.app.state.semeq.abx[sid]
+    xs = []
+    for trial in range(1, 101):
+        xs.append(session.x_for(trial))
+        session.answer(trial, "A")
+    # Binomial(100, 1/2) lies in [30, 70] with probability 1 - 8e-5.
+    assert 30 <= xs.count("A") <= 70
+
+
+def test_abx_bad_requests(client, wav5):
+    u = _upload(client, _file(wav5))["upload"]
+    for n in (0, 101, "16", True, 2.5):
+        _error(client.post("/api/abx/sessions", json={"upload": u, "target": "warm", "n_trials": n, "start_s": 0, "end_s": 2}),
+               400, "n_trials")
+    _error(client.post("/api/abx/sessions", json={"upload": u, "target": "warm", "intensity": 0, "start_s": 0, "end_s": 2}),
+           400, "bypass")
+    _error(client.post("/api/abx/sessions", json={"upload": "../x", "target": "warm"}), 404)
+    sid = _abx(client, u, n=3)["session"]
+    _error(client.post(f"/api/abx/sessions/{sid}/answer", json={"trial": 1, "answer": "A"}), 409, "not been played")
+    _error(client.get(f"/api/abx/sessions/{sid}/trials/2/X.wav"), 409, "not the current trial")
+    assert client.get(f"/api/abx/sessions/{sid}/trials/1/X.wav").status_code == 200
+    _error(client.post(f"/api/abx/sessions/{sid}/answer", json={"trial": 1, "answer": "C"}), 400, "'A' or 'B'")
+    _error(client.post(f"/api/abx/sessions/{sid}/answer", json={"trial": "1", "answer": "A"}), 400, "integer")
+    _error(client.post(f"/api/abx/sessions/{sid}/answer", json={"trial": 2, "answer": "A"}), 409, "not the current trial")
+    assert client.post(f"/api/abx/sessions/{sid}/answer", json={"trial": 1, "answer": "A"}).status_code == 200
+    _error(client.post(f"/api/abx/sessions/{sid}/answer", json={"trial": 1, "answer": "A"}), 409, "not the current trial")
+    _error(client.get(f"/api/abx/sessions/{sid}/C.wav"), 404)
+    _error(client.get(f"/api/abx/sessions/{'f' * 32}/A.wav"), 404)
+
+
+# -- the engine adapter ------------------------------------------------------------------------------
+def test_adapter_uses_the_planned_api_when_present(engine, wav5):
+    """A facade with mode=, balance() and percentiles is called that way (issue 9's API)."""
+    from types import SimpleNamespace
+
+    from semeq.params import EQParams
+
+    calls = {}
+    real = engine.seq
+
+    class Planned:
+        eq_model = real.eq_model
+
+        def profile(self, audio, sample_rate, top_k=10):
+            e = SimpleNamespace(word="warm", language="en", confidence=0.9, low_confidence=False, score=0.73, percentile=73.0)
+            return SimpleNamespace(entries=[e], z_audio=None)
+
+        def balance(self, audio, sample_rate):
+            f = np.array([100.0, 1000.0, 10000.0])
+            return SimpleNamespace(freqs_hz=f, balance_db=np.array([1.0, 0.0, np.nan]), cutoff_hz=9000.0,
+                                   corridor_db={10: -f / f, 25: -f / f / 2, 50: 0 * f, 75: f / f / 2, 90: f / f})
+
+        def target_latent(self, *a):
+            return None
+
+        def adaptive_eq(self, audio, sample_rate, target, intensity, *, mode="toward", blend=None, alpha=0.0, **kw):
+            calls["mode"] = mode
+            calls.update(kw)
+            one = EQParams(low_shelf_gain_db=2.0 * intensity)
+            return SimpleNamespace(intensity=intensity, cascade=(one,), curve_db=np.zeros(256), fit=None, notes=["n"])
+
+    planned = Engine()
+    planned._seq = Planned()
+    assert planned.capabilities()["modes"] == ["toward", "match", "static"]
+    assert planned.capabilities()["balance_corridor"]
+    from semeq.web.engine import LoadedAudio
+
+    loaded = LoadedAudio(audio=wav5, sample_rate=SR, format="WAV", subtype="PCM_16", info=None)
+    a = planned.analyze(loaded)
+    assert a.profile[0]["percentile"] == 73.0
+    assert a.balance["balance_db"] == [1.0, 0.0, None] and a.balance["corridor"]["p90"] == [1.0, 1.0, 1.0]
+    d = planned.design(loaded, Settings(target="warm", intensity=0.5, mode="match"), a, preview=True)
+    assert calls["mode"] == "match" and d.bands_exact and d.bands["low_shelf_gain_db"] == 1.0 and d.notes == ["n"]
+    assert "fit" not in calls  # where the fit is the EQ, the preview never asks to skip it
+
+
+@pytest.mark.parametrize("fmt,subtype,rate,media", [
+    ("WAV", "PCM_24", 96000, "audio/wav"),
+    ("WAV", "FLOAT", 22050, "audio/wav"),
+    ("FLAC", "PCM_16", 44100, "audio/flac"),
+    ("OGG", "VORBIS", 48000, "audio/ogg"),
+    ("AIFF", "PCM_16", 32000, "audio/aiff"),
+    ("MP3", "MPEG_LAYER_III", 44100, "audio/mpeg"),
+])
+def test_apply_keeps_the_input_format_and_rate(client, fmt, subtype, rate, media):
+    data = _file(_music_like(3.0, sample_rate=rate, seed=5), rate, fmt=fmt, subtype=subtype)
+    r = client.post("/api/apply", files={"file": ("in.bin", data)}, data={"target": "claro", "intensity": "0.5"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == media
+    info = sf.info(io.BytesIO(r.content))
+    assert (info.format, info.subtype, info.samplerate, info.channels) == (fmt, subtype, rate, 2)
+    assert json.loads(r.headers["X-Semeq-Settings"])["sample_rate"] == rate
+
+
+def test_preview_raw_float32_is_the_wav_preview(client, wav5):
+    u = _upload(client, _file(wav5))["upload"]
+    body = {"target": "warm", "intensity": 0.6, "start_s": 0.0, "end_s": 2.0}
+    wav = client.post(f"/api/uploads/{u}/preview", json=body)
+    raw = client.post(f"/api/uploads/{u}/preview", json=body | {"format": "f32"})
+    assert raw.headers["X-Semeq-Channels"] == "2" and raw.headers["X-Semeq-Sample-Rate"] == str(SR)
+    planar = np.frombuffer(raw.content, dtype="<f4").reshape(2, -1)
+    np.testing.assert_array_equal(planar, sf.read(io.BytesIO(wav.content), dtype="float32")[0].T)
+    _error(client.post(f"/api/uploads/{u}/preview", json=body | {"format": "mp3"}), 400, "format must be")
+
+
+def test_least_recently_used_upload_is_evicted(make_client):
+    client = make_client()
+    store = client.app.state.semeq.store
+    ids = [_upload(client, _file(_music_like(1.0, seed=s)))["upload"] for s in range(store.max_uploads + 1)]
+    assert store.get(ids[0]) is None and all(store.get(i) is not None for i in ids[1:])
+    assert len(store.files()) == store.max_uploads
+
+
+def test_newer_settings_cancel_stale_renders(client, wav5):
+    """A render whose settings are stale is cancelled, by a newer render or by a preview."""
+    u = _upload(client, _file(wav5))["upload"]
+    state = client.app.state.semeq
+    gate = threading.Event()
+    state.renders.submit(gate.wait, 30)  # holds the render queue so that the jobs below wait in it
+    try:
+        first = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.3}).json()["job"]
+        second = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.4}).json()["job"]
+        assert client.get(f"/api/jobs/{first}").json()["state"] == "cancelled"
+        # A preview with the same settings keeps the render; other settings cancel it.
+        body = {"target": "warm", "intensity": 0.4, "start_s": 0, "end_s": 1}
+        assert client.post(f"/api/uploads/{u}/preview", json=body).status_code == 200
+        assert client.get(f"/api/jobs/{second}").json()["state"] == "queued"
+        assert client.post(f"/api/uploads/{u}/preview", json=body | {"intensity": 0.5}).status_code == 200
+        assert client.get(f"/api/jobs/{second}").json()["state"] == "cancelled"
+        _error(client.get(f"/api/jobs/{second}/download"), 409, "cancelled")
+    finally:
+        gate.set()
+    third = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.5}).json()["job"]
+    assert _wait(client, third)["state"] == "done"
