@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -378,9 +377,13 @@ class MusicReference:
         """
         held = np.asarray(held, dtype=bool)
         tracks = normalise_held(self.spectra_db - self.centre_db, held & np.isfinite(self.spectra_db))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns outside the held band
-            return {q: np.where(held, np.nanpercentile(tracks, q, axis=0), np.nan) for q in PERCENTILES}
+        cols = held & np.isfinite(tracks).any(axis=0)  # no all-NaN column reaches nanpercentile
+        out = {q: np.full(held.size, np.nan) for q in PERCENTILES}
+        if cols.any():
+            values = np.nanpercentile(tracks[:, cols], PERCENTILES, axis=0)  # (n_percentiles, n_cols)
+            for q, v in zip(PERCENTILES, values):
+                out[q][cols] = v
+        return out
 
     def positions(self, direction_db: np.ndarray, band: np.ndarray) -> np.ndarray:
         """Positions of the reference tracks that hold ``band`` along a direction (dB, level-free)."""
