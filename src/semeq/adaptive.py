@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .dsp import apply_eq, check_audio, eq_response
+from .dsp import apply_eq, check_audio, check_sample_rate, eq_response
 from .errors import DataError, ParameterError
 from .params import EQParams, check_unit as _check_unit
 
@@ -243,6 +243,7 @@ class SemanticEQ:
     # -- the latent space -------------------------------------------------------------------
     def encode(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         """Where a recording stands: its latent (32,)."""
+        audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         return np.asarray(self.audio_encoder.encode(audio, sample_rate), dtype=np.float64)
 
     def target_latent(self, target: str, blend: str | None = None, alpha: float = 0.0) -> np.ndarray:
@@ -284,6 +285,7 @@ class SemanticEQ:
         Only words with at least ``min_confidence`` are ranked (by default the 19 well-supported
         words; 0 ranks all 638, most of them from two or three Audealize contributors).
         """
+        audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         if int(top_k) != top_k or top_k < 1:
             raise ParameterError(f"top_k must be a positive integer, got {top_k!r}")
         min_confidence = _check_unit("min_confidence", min_confidence)
@@ -306,6 +308,7 @@ class SemanticEQ:
 
     def score(self, audio: np.ndarray, sample_rate: float, word: str) -> float:
         """The profile score of one word."""
+        audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         z = self.encode(audio, sample_rate)
         return _profile_score(self.decode_curve(z), self._curves()[self.eq_model.entry(word).word])[1]
 
@@ -319,6 +322,7 @@ class SemanticEQ:
     def suggest_intensity(self, audio: np.ndarray, sample_rate: float, target: str, blend: str | None = None,
                           alpha: float = 0.0, *, z_audio: np.ndarray | None = None) -> IntensitySuggestion:
         """How far to go: continuous and monotone in the distance to the target."""
+        audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         z_target = self.target_latent(target, blend, alpha)
         z_audio = self.encode(audio, sample_rate) if z_audio is None else z_audio
         curve_audio = self.decode_curve(z_audio)
@@ -336,6 +340,7 @@ class SemanticEQ:
                     blend: str | None = None, alpha: float = 0.0, static: bool = False, fit: bool = True,
                     z_audio: np.ndarray | None = None) -> AdaptiveEQ:
         """The EQ for this recording (adaptive), or the word's own EQ scaled by intensity (static)."""
+        audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         intensity = _check_unit("intensity", intensity)
         z_target = self.target_latent(target, blend, alpha)
         if static:

@@ -32,10 +32,9 @@ EQLike = Union[EQParams, Sequence[EQParams]]
 
 
 def _check_sample_rate(sample_rate: float) -> float:
-    sample_rate = float(sample_rate)
-    if not np.isfinite(sample_rate) or sample_rate < 1000.0:
-        raise ParameterError(f"sample_rate must be at least 1000 Hz, got {sample_rate:g}")
-    return sample_rate
+    from .validation import check_sample_rate  # the one sample-rate check (issue 13)
+
+    return check_sample_rate(sample_rate)
 
 
 def _as_cascade(eq: EQLike) -> list[EQParams]:
