@@ -57,12 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # busy machine (a 5-band fit took 0.1 s on one thread, 20 s on two with the cores loaded).
     # Training sets its own thread count. Must happen before torch is first imported.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    parser = build_parser()
-    args = parser.parse_args(_attach_negative_values(list(sys.argv[1:] if argv is None else argv)))
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
+    # Ctrl-C anywhere from here on (building the parser imports the commands) is one line.
     try:
+        parser = build_parser()
+        args = parser.parse_args(_attach_negative_values(list(sys.argv[1:] if argv is None else argv)))
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.func(args) or 0)
     except SemeqError as exc:
         print(f"semeq: error: {exc}", file=sys.stderr)
