@@ -365,7 +365,8 @@ class AudioWriter:
         """Append a (channels, samples) block."""
         try:
             self._sf.write(np.ascontiguousarray(block.T))
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, AssertionError) as exc:
+            # soundfile asserts that every frame was written: a short write (disk full) lands here.
             raise self._failure(exc) from None
         if self._file.error is not None:
             raise self._failure(self._file.error)
@@ -393,7 +394,7 @@ class AudioWriter:
         failure = None
         try:
             self._sf.close()  # writes the header's final sizes
-        except (sf.LibsndfileError, RuntimeError) as err:
+        except (sf.LibsndfileError, RuntimeError, AssertionError) as err:
             failure = self._failure(err)
         self._file.flush()
         self._file.close()

@@ -180,32 +180,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 # -- batch -------------------------------------------------------------------------------------
-_BUSY = False
-
-
 def _init_worker(models: str | None) -> None:
-    # Ctrl-C reaches the whole process group: the parent alone decides; it stops a worker with
-    # SIGTERM, which unwinds the running file (its temporary output removed) and exits.
+    # Ctrl-C reaches the whole process group: the parent alone decides. It stops a worker with
+    # SIGTERM, which ends it at once (raising inside libsndfile's write callback would print a
+    # traceback); the parent then removes the temporary file of any output left unfinished.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_term)
     _engine(models)
 
 
 def _on_term(signum, frame) -> None:
-    if _BUSY:
-        raise KeyboardInterrupt
     os._exit(143)
 
 
 def _batch_one(input_path: str, output: str, common: dict) -> dict:
-    global _BUSY
-    _BUSY = True
-    try:
-        return process_file(input_path, output, progress=False, **common)
-    except KeyboardInterrupt:  # stopped by the parent: the output's temporary file is already gone
-        os._exit(143)
-    finally:
-        _BUSY = False
+    return process_file(input_path, output, progress=False, **common)
 
 
 def _batch_outputs(files: list[Path], out_dir: Path, args: argparse.Namespace, common: dict) -> list[Path]:
@@ -241,6 +230,7 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
     outputs = _batch_outputs(files, out_dir, args, common)
     done, failed = [], []
     workers = max(1, min(int(args.workers), len(files)))
+    started = time.time()
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(args.models,))
     futures = {pool.submit(_batch_one, str(f), str(out), common): (f, out) for f, out in zip(files, outputs)}
     bar = tqdm(total=len(files), desc="semeq apply", unit="file", disable=args.json or args.no_progress, file=sys.stderr)
@@ -258,7 +248,7 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
                 bar.update(1)
     except KeyboardInterrupt:
         bar.close()
-        return _stop_batch(pool, futures, done, failed, args)
+        return _stop_batch(pool, futures, done, failed, args, started)
     bar.close()
     pool.shutdown(wait=True)
     done.sort(key=lambda f: f["input"])
@@ -274,19 +264,19 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
     return 1 if failed else 0
 
 
-def _stop_batch(pool: ProcessPoolExecutor, futures: dict, done: list, failed: list, args: argparse.Namespace) -> int:
+def _stop_batch(pool: ProcessPoolExecutor, futures: dict, done: list, failed: list, args: argparse.Namespace,
+                started: float) -> int:
     """Ctrl-C: cancel the queue, stop the running files (their partial outputs removed), report, 130.
 
     Takes about a second at most; a second Ctrl-C meanwhile is ignored, not a hang.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        for fut in futures:
-            fut.cancel()
-        processes = list(getattr(pool, "_processes", {}).values())
+        # Stop every worker; the pool then fails the futures not yet run (BrokenProcessPool): not done.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
         for p in processes:
             if p.is_alive():
-                p.terminate()  # SIGTERM: the worker unwinds its file and exits
+                p.terminate()  # SIGTERM: the worker exits at once
         deadline = time.monotonic() + 1.0
         for p in processes:
             p.join(max(0.0, deadline - time.monotonic()))
@@ -294,7 +284,7 @@ def _stop_batch(pool: ProcessPoolExecutor, futures: dict, done: list, failed: li
             if p.is_alive():
                 p.kill()
                 p.join(0.5)
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True)
         finished_outputs = set()
         for fut, (src, out) in futures.items():
             if fut.done() and not fut.cancelled() and fut.exception() is None:
@@ -302,14 +292,23 @@ def _stop_batch(pool: ProcessPoolExecutor, futures: dict, done: list, failed: li
                 if all(result["input"] != d["input"] for d in done):
                     done.append(result)
                 finished_outputs.add(str(out))
-        # A worker killed outright cannot clean up: remove what it left (its temporary file).
+        # A stopped worker leaves its output's temporary file: remove it (outputs never half-written).
         for fut, (src, out) in futures.items():
             if str(out) not in finished_outputs:
                 for part in out.parent.glob(f".{out.name}.*.part"):
                     part.unlink(missing_ok=True)
         done_inputs = {d["input"] for d in done}
         failed_inputs = {f["input"] for f in failed}
-        not_done = [str(src) for src, _ in futures.values() if str(src) not in done_inputs | failed_inputs]
+        not_done, finished_unreported = [], []
+        for src, out in futures.values():
+            if str(src) in done_inputs | failed_inputs:
+                continue
+            # Renamed into place just before its worker stopped: complete, though its report was lost.
+            if out.is_file() and out.stat().st_mtime >= started:
+                finished_unreported.append({"input": str(src), "output": str(out)})
+            else:
+                not_done.append(str(src))
+        done = done + finished_unreported
         if args.json:
             print(json.dumps({"interrupted": True, "files": sorted(done, key=lambda f: f["input"]), "failed": failed,
                               "not_done": not_done}))
