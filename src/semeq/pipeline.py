@@ -210,7 +210,16 @@ def read_analysis_excerpt(path: str | os.PathLike) -> tuple[np.ndarray, int, flo
     with _open(path) as f:
         sample_rate, frames = int(f.samplerate), int(f.frames)
         if frames <= ANALYSIS_FULL_MAX_S * sample_rate:
-            excerpt = _read(f, path, frames)
+            # Read in blocks straight into the (channels, samples) array: no second full-length copy.
+            excerpt = np.empty((f.channels, frames))
+            start = 0
+            while start < frames:
+                part = _read(f, path, min(BLOCK_FRAMES, frames - start))
+                if part.shape[1] == 0:
+                    break
+                excerpt[:, start : start + part.shape[1]] = part
+                start += part.shape[1]
+            excerpt = excerpt[:, :start]
         else:
             window = int(round(ANALYSIS_WINDOW_S * sample_rate))
             starts = np.linspace(0, frames - window, ANALYSIS_N_WINDOWS).round().astype(np.int64)
