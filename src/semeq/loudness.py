@@ -24,9 +24,10 @@ Integrated loudness follows ITU-R BS.1770-4:
 True peak follows BS.1770-4 Annex 2: 4x oversampling below 96 kHz, 2x below 192 kHz, none
 above, by a polyphase interpolator with carried state. Its filter is the one
 ``scipy.signal.resample_poly`` designs for that factor (Kaiser window, beta 5, 20 taps per
-phase), so it reads what a whole-array ``resample_poly`` reads. Stretches whose samples (times
-the filter's largest absolute phase gain) cannot exceed the peak found so far are not
-oversampled: the maximum is the same, exactly.
+phase), so it reads what a whole-array ``resample_poly`` reads. A stretch of 256 samples whose
+largest sample, times the filter's largest absolute phase gain, cannot pass the peak found so
+far is not oversampled; the others are held back (2 MB at most) and oversampled loudest first,
+so the peak grows early and prunes the rest. The maximum is the same, exactly.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ __all__ = ["LevelStats", "LevelMeter", "TruePeakMeter", "k_weighting_sos", "inte
 _SILENCE_DB = -120.0
 _BLOCK_FRAMES = 1 << 16
 """Frames per block when a whole array is measured: bounds the temporaries."""
-_TP_SEGMENT = 1024
+_TP_SEGMENT = 256
 """True peak: input samples per stretch that is oversampled or skipped as a whole."""
+_TP_PENDING_BYTES = 2 << 20
+"""True peak: stretches held back before they are oversampled (bounds the meter's memory)."""
 
 
 def _db(x: float) -> float:
@@ -121,6 +124,9 @@ class TruePeakMeter:
             # |y| <= gain * max|x| over a phase's support: the skip test's bound (with room for rounding).
             self._gain = (1.0 + 1e-9) * max(float(np.abs(self._h[p :: self.factor]).sum()) for p in range(self.factor))
             self._history = np.zeros((self.channels, self._taps - 1))
+            self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # (bounds, (rows, channels, keep + seg))
+            self._pending_bytes = 0
+            self._short: list[np.ndarray] = []  # a block's last, shorter stretch: (channels, keep + length)
 
     def update(self, block: np.ndarray) -> None:
         """Take the next block, shape (channels, samples), float64."""
@@ -128,47 +134,80 @@ class TruePeakMeter:
         self._peak = max(self._peak, peak)
         if self.factor == 1 or block.shape[1] == 0:
             return
-        self._oversample(block)
+        self._collect(block)
 
     def finish(self) -> None:
-        """Flush the interpolator's tail (the last samples' influence past the end)."""
+        """Flush the interpolator's tail (the last samples' influence past the end) and the stretches held back."""
         if self.factor > 1:
-            self._oversample(np.zeros((self.channels, self._taps - 1)))
+            self._collect(np.zeros((self.channels, self._taps - 1)))
             self._history[:] = 0.0
+            self._flush()
 
     def peak_dbtp(self) -> float:
-        """The true peak so far, dBTP (-inf for silence)."""
+        """The true peak so far, dBTP (-inf for silence); call :meth:`finish` first."""
+        if self.factor > 1 and (self._pending or self._short):
+            self._flush()
         return _db(self._peak)
 
-    def _oversample(self, block: np.ndarray) -> None:
-        from scipy.signal import upfirdn
+    def _collect(self, block: np.ndarray) -> None:
+        """Keep the stretches of the block whose outputs could pass the peak known so far.
 
+        The outputs after input i use xx[:, i .. i + keep] (i counted in the block): a stretch of
+        inputs cannot pass gain * max|x| over itself and the keep samples before it. Stretches
+        are held back (up to :data:`_TP_PENDING_BYTES`) and oversampled loudest first, once the
+        peak has grown, so most are never oversampled; the maximum is unchanged, exactly.
+        """
         keep = self._taps - 1
         xx = np.concatenate([self._history, block], axis=1)  # (channels, keep + n)
         self._history = xx[:, xx.shape[1] - keep :].copy()
         n = block.shape[1]
         seg = _TP_SEGMENT
-        n_seg = -(-n // seg)
-        # The outputs after input i use xx[:, i .. i + keep] (i counted in the block): a stretch
-        # of inputs cannot pass gain * max|x| over itself and the keep samples before it. Only
-        # stretches whose bound passes the peak found so far are oversampled; the maximum is
-        # unchanged, exactly.
+        n_full = n // seg
         absmax = np.abs(xx).max(axis=0)  # (keep + n,)
-        body = np.concatenate([absmax[keep:], np.zeros(n_seg * seg - n)]).reshape(n_seg, seg).max(axis=1)
-        before = np.empty(n_seg)
-        before[0] = absmax[:keep].max() if keep else 0.0
-        before[1:] = body[:-1]  # keep <= seg: the samples before a stretch lie in the one before
-        candidates = np.flatnonzero(self._gain * np.maximum(body, before) > self._peak)
-        if candidates.size == 0:
+        bounds = []
+        if n_full:
+            body = absmax[keep : keep + n_full * seg].reshape(n_full, seg).max(axis=1)
+            # xx[k seg .. k seg + keep): the samples before stretch k (keep <= seg).
+            before = absmax[: n_full * seg].reshape(n_full, seg)[:, :keep].max(axis=1) if keep else 0.0
+            bounds.append(self._gain * np.maximum(body, before))
+        if n > n_full * seg:  # a last, shorter stretch
+            bounds.append(np.array([self._gain * float(absmax[n_full * seg :].max())]))
+        if not bounds:
             return
-        # Runs of consecutive stretches are oversampled in one call each; every output gets the
-        # same arithmetic however the signal was cut into blocks.
-        breaks = np.flatnonzero(np.diff(candidates) > 1) + 1
-        for run in np.split(candidates, breaks):
-            a, b = int(run[0]) * seg, min(int(run[-1] + 1) * seg, n)
-            y = upfirdn(self._h, xx[:, a : b + keep], self.factor, 1, axis=-1)
-            # Output factor * i + p uses xx[a + i - keep .. a + i]: those with a full history start at i = keep.
-            valid = y[:, keep * self.factor : (b - a + keep) * self.factor]
+        bound = np.concatenate(bounds)
+        chosen = np.flatnonzero(bound > self._peak)
+        whole = chosen[chosen < n_full]
+        if whole.size:
+            index = whole[:, None] * seg + np.arange(seg + keep)[None, :]  # (n_chosen, keep + seg)
+            rows = np.ascontiguousarray(xx[:, index].transpose(1, 0, 2))  # (n_chosen, channels, keep + seg)
+            self._pending.append((bound[whole], rows))
+            self._pending_bytes += rows.nbytes
+        if chosen.size and chosen[-1] == n_full and n > n_full * seg:
+            self._short.append(xx[:, n_full * seg :].copy())  # (channels, keep + length)
+        if self._pending_bytes > _TP_PENDING_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        from scipy.signal import upfirdn
+
+        keep, f, seg = self._taps - 1, self.factor, _TP_SEGMENT
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        short, self._short = self._short, []
+        if pending:
+            bounds = np.concatenate([b for b, _ in pending])
+            rows = np.concatenate([r for _, r in pending], axis=0)  # (n_rows, channels, keep + seg)
+            order = np.argsort(-bounds, kind="stable")
+            batch = 64
+            for i in range(0, order.size, batch):
+                take = order[i : i + batch]
+                take = take[bounds[take] > self._peak]
+                if take.size == 0:
+                    break  # loudest first: every later stretch is quieter still
+                y = upfirdn(self._h, rows[take].reshape(-1, keep + seg), f, 1, axis=-1)
+                self._peak = max(self._peak, float(np.max(np.abs(y[:, keep * f : (keep + seg) * f]))))
+        for rows in short:
+            y = upfirdn(self._h, rows, f, 1, axis=-1)
+            valid = y[:, keep * f : rows.shape[1] * f]  # outputs with a full history
             if valid.size:
                 self._peak = max(self._peak, float(np.max(np.abs(valid))))
 
