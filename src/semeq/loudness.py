@@ -23,7 +23,7 @@ Integrated loudness follows ITU-R BS.1770-4:
 
 True peak follows BS.1770-4 Annex 2: 4x oversampling below 96 kHz, 2x below 192 kHz, none
 above, by a polyphase interpolator with carried state. Its filter is the one
-``scipy.signal.resample_poly`` designs for that factor (Kaiser window, beta 5, 20 taps per
+``scipy.signal.resample_poly`` designs for that factor (Kaiser window, beta 5, 21 taps per
 phase), so it reads what a whole-array ``resample_poly`` reads. A stretch of 256 samples whose
 largest sample, times the filter's largest absolute phase gain, cannot pass the peak found so
 far is not oversampled; the others are held back (2 MB at most) and oversampled loudest first,
