@@ -150,3 +150,51 @@ def test_a_truncated_input_is_refused_and_nothing_is_written(tmp_path, engine, s
     with pytest.raises(AudioFileError, match="truncated"):
         apply_file(cut, tmp_path / "o.wav", "warm", 0.5, engine=engine)
     assert not (tmp_path / "o.wav").exists()
+
+
+def _stderr_on_a_terminal(argv, cwd):
+    """Run the CLI with stderr on a pseudo-terminal (120 columns); return what it drew there."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    from pathlib import Path
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    proc = subprocess.Popen([sys.executable, "-m", "semeq.cli", *map(str, argv)], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=slave, env=dict(os.environ, PYTHONPATH=src))
+    os.close(slave)
+    out = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if ready:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            out += data
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=120)
+    os.close(master)
+    assert proc.returncode == 0, out
+    return out.decode(errors="replace")
+
+
+def test_a_progress_bar_for_files_over_a_minute_on_a_terminal(tmp_path):
+    long, short = tmp_path / "long.wav", tmp_path / "short.wav"
+    sf.write(str(long), _music_like(61.0, channels=1).T, SAMPLE_RATE)
+    sf.write(str(short), _music_like(10.0, channels=1).T, SAMPLE_RATE)
+    common = ["--target", "warm", "--intensity", "0.5", "--force"]
+    assert "semeq long.wav:" in _stderr_on_a_terminal(["apply", long, "-o", tmp_path / "a.wav", *common], tmp_path)
+    assert "semeq long.wav:" not in _stderr_on_a_terminal(["apply", long, "-o", tmp_path / "b.wav", "--no-progress", *common],
+                                                         tmp_path)
+    assert "%|" not in _stderr_on_a_terminal(["apply", short, "-o", tmp_path / "c.wav", *common], tmp_path)
