@@ -9,7 +9,9 @@ tiled; generated pink noise where the data is absent), each in its own process:
 
 Printed: seconds and the ratio apply / floor, peak RSS of each (``ru_maxrss`` of the child),
 and on the 3-minute file the largest difference between ``apply_file`` and the whole-array
-``SemanticEQ.apply`` (written as DOUBLE, so nothing is rounded away).
+``SemanticEQ.apply`` (written as DOUBLE, so nothing is rounded away) and where the peak memory
+comes from (RSS after loading the models, reading the analysis excerpt, deciding the EQ, and the
+streaming passes).
 
 Run: PYTHONPATH=src python benchmarks/bench_files.py [--minutes 3 15 60] [--tmp DIR]
 """
@@ -97,6 +99,25 @@ IDENTITY = textwrap.dedent("""
 """)
 
 
+BREAKDOWN = textwrap.dedent("""
+    import resource, sys
+    def rss():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from semeq.adaptive import SemanticEQ
+    from semeq.pipeline import apply_file, decide_eq, read_analysis_excerpt
+    engine = SemanticEQ()
+    stages = [("models loaded", rss())]
+    excerpt, rate, _ = read_analysis_excerpt(sys.argv[1])
+    stages.append(("analysis excerpt read", rss()))
+    decide_eq(engine, excerpt, rate, "warm", 0.5)
+    stages.append(("EQ decided (encoder, fit)", rss()))
+    del excerpt
+    apply_file(sys.argv[1], sys.argv[2], "warm", 0.5, engine=engine, force=True, progress=False)
+    stages.append(("apply_file done", rss()))
+    print(";".join(f"{name}={mb:.0f}" for name, mb in stages))
+""")
+
+
 def run(argv: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MB) and stdout of a child process."""
     env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -132,6 +153,9 @@ def main() -> None:
                 diff, exact = out.split()
                 print(f"      3 min: apply_file vs SemanticEQ.apply: max |difference| {float(diff):.3g}, "
                       f"bit for bit: {exact}", flush=True)
+                _, _, out = run([sys.executable, "-c", BREAKDOWN, str(src), str(tmp / "out.wav")])
+                print("      3 min: peak RSS (MB) after " + ", ".join(f"{item.split('=')[0]}: {item.split('=')[1]}"
+                                                                      for item in out.strip().split(";")), flush=True)
             for p in tmp.glob("*.wav"):
                 p.unlink()
 
