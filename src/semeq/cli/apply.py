@@ -232,9 +232,11 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
     workers = max(1, min(int(args.workers), len(files)))
     started = time.time()
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(args.models,))
-    futures = {pool.submit(_batch_one, str(f), str(out), common): (f, out) for f, out in zip(files, outputs)}
+    futures: dict = {}
     bar = tqdm(total=len(files), desc="semeq apply", unit="file", disable=args.json or args.no_progress, file=sys.stderr)
     try:
+        for f, out in zip(files, outputs):
+            futures[pool.submit(_batch_one, str(f), str(out), common)] = (f, out)
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -248,6 +250,8 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
                 bar.update(1)
     except KeyboardInterrupt:
         bar.close()
+        # Files never submitted are not done either.
+        futures.update({_NotSubmitted(): pair for pair in list(zip(files, outputs))[len(futures):]})
         return _stop_batch(pool, futures, done, failed, args, started)
     bar.close()
     pool.shutdown(wait=True)
@@ -262,6 +266,16 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
             message = bad["error"] if bad["input"] in bad["error"] else f"{bad['input']}: {bad['error']}"
             print(f"  failed: {message}", file=sys.stderr)
     return 1 if failed else 0
+
+
+class _NotSubmitted:
+    """Stands for the future of a file the interrupted batch never submitted."""
+
+    def done(self) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return True
 
 
 def _stop_batch(pool: ProcessPoolExecutor, futures: dict, done: list, failed: list, args: argparse.Namespace,
