@@ -15,7 +15,8 @@ How a file is processed
    (4 minutes in all), read by seeking and joined end to end. The encoder pools 2 s windows,
    so the joined excerpt is what it would have seen of those stretches; a file longer than 4
    minutes is analysed from that sample of itself.
-3. Pass 1 reads the file in blocks of :data:`BLOCK_FRAMES`: it measures the input's level
+3. Pass 1 takes the file in blocks of :data:`BLOCK_FRAMES` (from the excerpt when that is the
+   whole file, else read again): it measures the input's level
    (loudness, RMS, sample peak) and, filtering each block through the EQ with carried filter
    state (float64 second-order sections), the EQ'd output's loudness and true peak, which is
    not kept.
@@ -336,8 +337,12 @@ def apply_file(
         progress = sys.stderr.isatty() and frames >= PROGRESS_MIN_S * info_rate
 
     excerpt, sample_rate, analysed_s = read_analysis_excerpt(src)
+    whole = excerpt.shape[1] if frames <= ANALYSIS_FULL_MAX_S * sample_rate else None
+    if whole is not None and whole < frames:
+        raise AudioFileError(f"{src}: truncated: the header promises {frames} frames, only {whole} could be read")
     eq, suggestion = decide_eq(engine, excerpt, sample_rate, target, intensity, **design_kwargs)
-    del excerpt
+    if whole is None:
+        del excerpt  # pass 1 reads the file again; a whole-file excerpt serves as pass 1's input
 
     bar = _Progress(progress, frames if eq.is_bypass else 2 * frames, f"semeq {src.name}")
     try:
@@ -347,17 +352,15 @@ def apply_file(
         sos = design_sos(list(eq.cascade), sample_rate) if not eq.is_bypass else None
         zi = np.zeros((sos.shape[0], channels, 2)) if sos is not None else None
         n_read = 0
-        with _open(src) as f:
-            while True:
-                block = _read(f, src, BLOCK_FRAMES)
-                if block.shape[1] == 0:
-                    break
-                n_read += block.shape[1]
-                meter_in.update(block)
-                if sos is not None:
-                    y, zi = sosfilt(sos, block, axis=-1, zi=zi)
-                    meter_eq.update(y)
-                bar.update(block.shape[1])
+        blocks = (excerpt[:, i : i + BLOCK_FRAMES] for i in range(0, whole, BLOCK_FRAMES)) if whole else _blocks(src)
+        for block in blocks:
+            n_read += block.shape[1]
+            meter_in.update(block)
+            if sos is not None:
+                y, zi = sosfilt(sos, block, axis=-1, zi=zi)
+                meter_eq.update(y)
+            bar.update(block.shape[1])
+        excerpt = blocks = None  # the whole-file excerpt is not needed past here
         if n_read < frames:
             raise AudioFileError(f"{src}: truncated: the header promises {frames} frames, only {n_read} could be read")
         stats_in = meter_in.result()
@@ -387,6 +390,16 @@ def apply_file(
                            output_subtype=out_format.subtype)
 
 
+def _blocks(src: Path):
+    """The file's blocks of :data:`BLOCK_FRAMES` frames, shaped (channels, samples), float64."""
+    with _open(src) as f:
+        while True:
+            block = _read(f, src, BLOCK_FRAMES)
+            if block.shape[1] == 0:
+                return
+            yield block
+
+
 def _write_pass(src: Path, dst: Path, sample_rate: int, channels: int, out_format, sos, gain: float,
                 peak_dbfs: float, bar: _Progress) -> None:
     from scipy.signal import sosfilt
@@ -397,11 +410,8 @@ def _write_pass(src: Path, dst: Path, sample_rate: int, channels: int, out_forma
         # Known before writing anything (the sample peak was measured in pass 1).
         raise AudioFileError(clip_message(dst, 10.0 ** (peak_dbfs / 20.0), out_format))
     zi = np.zeros((sos.shape[0], channels, 2)) if sos is not None else None
-    with AudioWriter(dst, sample_rate, channels, out_format) as writer, _open(src) as f:
-        while True:
-            block = _read(f, src, BLOCK_FRAMES)
-            if block.shape[1] == 0:
-                break
+    with AudioWriter(dst, sample_rate, channels, out_format) as writer:
+        for block in _blocks(src):
             if sos is not None:
                 block, zi = sosfilt(sos, block, axis=-1, zi=zi)
                 block *= gain
