@@ -32,10 +32,9 @@ files up to 4 minutes (tested).
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Union
 
@@ -308,11 +307,10 @@ def apply_file(
     ParameterError, UnknownWordError
         Bad arguments, an unknown word, silent audio.
     """
-    import soundfile as sf
     from scipy.signal import sosfilt
 
     from .dsp import design_sos
-    from .io import AudioWriter, _check_readable, _wav_is_truncated, check_audio_output, clip_message, copy_file
+    from .io import AudioInfo, _check_readable, _wav_is_truncated, check_audio_output, copy_file
     from .loudness import LevelMeter
 
     src, dst = Path(src), Path(dst)
@@ -325,8 +323,6 @@ def apply_file(
         raise AudioFileError(f"{src}: the file holds no audio (zero samples)")
     if in_format == "WAV" and _wav_is_truncated(src):
         raise AudioFileError(f"{src}: truncated: the WAV data chunk is shorter than its header says")
-    from .io import AudioInfo
-
     like = AudioInfo(sample_rate=info_rate, channels=channels, frames=frames, format=in_format, subtype=in_subtype)
     dst, out_format = check_audio_output(dst, force=force, inputs=(src,), subtype=subtype, like=like)
     if engine is None:
