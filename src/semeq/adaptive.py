@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from . import frontend
-from .dsp import apply_eq, check_audio, eq_response
+from .dsp import apply_eq, check_audio, check_sample_rate, eq_response
 from .errors import DataError, ParameterError
 from .params import EQParams, check_unit as _check_unit
 
@@ -290,6 +290,7 @@ class SemanticEQ:
     # -- the latent space (words) ---------------------------------------------------------------
     def encode(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         """The audio encoder's latent of a recording (32,)."""
+        audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         return np.asarray(self.audio_encoder.encode(audio, sample_rate), dtype=np.float64)
 
     def target_latent(self, target: str, blend: str | None = None, alpha: float = 0.0) -> np.ndarray:
@@ -335,7 +336,7 @@ class SemanticEQ:
         """Long-term spectrum and held band; ParameterError for audio without usable energy."""
         from .reference import measure
 
-        audio = check_audio(audio)
+        audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         _require_energy(audio, sample_rate)
         m = measure(audio, sample_rate)
         if m is None:
@@ -589,35 +590,23 @@ class SemanticEQ:
             Same shape as the input. Intensity 0 returns the input values unchanged.
         result : ApplyResult
         """
-        from .loudness import level_stats, match_gain_db
+        # The same steps, and the same level functions, as the file pipeline (semeq.pipeline.apply_file).
+        from .loudness import level_stats
+        from .pipeline import decide_eq, output_gain
 
-        audio = check_audio(audio)
-        _require_energy(audio, sample_rate)
+        audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         mode = _check_mode(mode, static)
-        suggestion = None
-        if intensity is None:
-            suggestion = self.suggest_intensity(audio, sample_rate, target, blend, alpha, mode=mode,
-                                                reference_audio=reference_audio)
-            intensity = suggestion.intensity
-        eq = self.adaptive_eq(audio, sample_rate, target, intensity, mode=mode, blend=blend, alpha=alpha,
-                              reference_audio=reference_audio)
-        stats_in = level_stats(audio, sample_rate)
-        notes: list[str] = list(eq.notes)
+        eq, suggestion = decide_eq(self, audio, sample_rate, target, intensity, mode=mode, blend=blend, alpha=alpha,
+                                   reference_audio=reference_audio)
+        stats_in = level_stats(audio, sample_rate, true_peak=False)  # only the output's true peak matters
         if eq.is_bypass:
             return audio.copy(), ApplyResult(eq=eq, gain_db=0.0, stats_in=stats_in, stats_out=stats_in,
-                                             suggestion=suggestion, notes=notes)
+                                             suggestion=suggestion, notes=list(eq.notes))
         out = apply_eq(audio, sample_rate, list(eq.cascade))
         stats_eq = level_stats(out, sample_rate)
-        if loudness_match:
-            gain_db = match_gain_db(stats_in, stats_eq, true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
-            if gain_db < stats_in.loudness_lufs - stats_eq.loudness_lufs - 0.01:
-                notes.append(f"true-peak ceiling {true_peak_ceiling_dbtp:g} dBTP: the output is "
-                             f"{stats_in.loudness_lufs - stats_eq.loudness_lufs - gain_db:.1f} dB below the input's loudness")
-        else:  # keep the EQ's level, lowered only as far as the true-peak ceiling needs
-            gain_db = min(0.0, true_peak_ceiling_dbtp - stats_eq.true_peak_dbtp)
-            if gain_db < 0.0:
-                notes.append(f"true peak {stats_eq.true_peak_dbtp:+.1f} dBTP: lowered by {-gain_db:.1f} dB to the "
-                             f"{true_peak_ceiling_dbtp:g} dBTP ceiling")
+        gain_db, notes = output_gain(stats_in, stats_eq, loudness_match=loudness_match,
+                                     true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
+        notes = list(eq.notes) + list(notes)
         out *= 10.0 ** (gain_db / 20.0)
         return out, ApplyResult(eq=eq, gain_db=gain_db, stats_in=stats_in, stats_out=stats_eq.shifted(gain_db),
                                 suggestion=suggestion, notes=notes)

@@ -56,23 +56,37 @@ def _attach_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _ignore_further_interrupts() -> None:
+    """The command is ending because of Ctrl-C: another one while Python exits must not print a traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The models are tiny: torch's thread pool only costs on their small tensors, badly so on a
     # busy machine (a 5-band fit took 0.1 s on one thread, 20 s on two with the cores loaded).
     # Training sets its own thread count. Must happen before torch is first imported.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    parser = build_parser()
-    args = parser.parse_args(_attach_negative_values(list(sys.argv[1:] if argv is None else argv)))
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
+    # Ctrl-C anywhere from here on (building the parser imports the commands) is one line.
     try:
-        return int(args.func(args) or 0)
+        parser = build_parser()
+        args = parser.parse_args(_attach_negative_values(list(sys.argv[1:] if argv is None else argv)))
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return 2
+        code = int(args.func(args) or 0)
+        if code == 130:  # a batch stopped by Ctrl-C
+            _ignore_further_interrupts()
+        return code
     except SemeqError as exc:
         print(f"semeq: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("semeq: interrupted", file=sys.stderr)
+        _ignore_further_interrupts()
         return 130
     except BrokenPipeError:
         return 1

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParameterError, SemeqError
-from ..io import check_output_path, copy_file, load_audio, save_audio
+from ..errors import AudioFileError, ParameterError, SemeqError
+from ..io import check_audio_output, check_output_path
+from .common import add_subtype_option
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3"}
 
@@ -32,8 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="PNG", help="draw the EQ curve with the input's and output's long-term spectra")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    add_subtype_option(p)
     p.add_argument("--no-loudness-match", action="store_true", help="keep the EQ's level change (lowered only as far as the -1 dBTP ceiling needs)")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel workers for a folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one for files over a minute on a terminal)")
     p.add_argument("--models", metavar="DIR", help="folder with trained eq_vae.* and audio_encoder.* (default: shipped)")
     p.set_defaults(func=run)
 
@@ -52,9 +57,11 @@ def _check_args(args: argparse.Namespace) -> tuple[float | None, float]:
     return intensity, alpha
 
 
-def auto_name(input_path: Path, out_dir: Path, target: str, intensity: float, blend: str | None, alpha: float) -> Path:
+def auto_name(input_path: Path, out_dir: Path, target: str, intensity: float | None, blend: str | None, alpha: float) -> Path:
+    """``NAME_WORD_I.ext`` (``NAME_WORD_auto.ext`` with auto-intensity): known before any work."""
     word = target.lower().replace(" ", "-") + (f"_{blend.lower().replace(' ', '-')}{round(alpha * 100):02d}" if blend else "")
-    return out_dir / (f"{input_path.stem}_{word}_{intensity:.2f}".replace(".", "_") + input_path.suffix)
+    amount = "auto" if intensity is None else f"{intensity:.2f}".replace(".", "_")
+    return out_dir / (f"{input_path.stem}_{word}_{amount}" + input_path.suffix)
 
 
 _ENGINE = None
@@ -69,50 +76,57 @@ def _engine(models: str | None):
     return _ENGINE
 
 
-def process_file(input_path: str, output: str | None, out_dir: str, target: str, intensity: float | None,
-                 blend: str | None, alpha: float, static: bool, loudness_match: bool, force: bool,
-                 models: str | None, plot: str | None = None, engine=None) -> dict:
-    """Process one file; returns the facts to print. Raises SemeqError on any user-caused problem.
+def process_file(input_path: str, output: str, *, target: str, intensity: float | None, blend: str | None = None,
+                 alpha: float = 0.0, static: bool = False, loudness_match: bool = True, force: bool = False,
+                 subtype: str | None = None, models: str | None = None, plot: str | None = None, engine=None,
+                 progress: bool | None = None) -> dict:
+    """One file through :func:`semeq.pipeline.apply_file`; returns the facts to print.
 
-    Every output path is checked before any work, and nothing is written until the audio is
-    processed; the plot is drawn last.
+    The outputs were checked by the caller; the plot is drawn last.
     """
-    input_path = Path(input_path)
-    if output is not None:
-        check_output_path(output, force=force, inputs=(input_path,))
-    if plot is not None:
-        check_output_path(plot, force=force, inputs=(input_path,) + ((output,) if output else ()))
-        if output is not None and Path(plot).resolve() == Path(output).resolve():
-            raise ParameterError(f"{plot}: the plot and the audio output are the same file")
-    audio, sample_rate, info = load_audio(input_path)
+    from ..pipeline import apply_file
+
     engine = engine if engine is not None else _engine(models)
-    out, result = engine.apply(audio, sample_rate, target, intensity, blend=blend, alpha=alpha, static=static,
-                               loudness_match=loudness_match)
-    if output is None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        word = engine.eq_model.entry(target).word
-        output = str(auto_name(input_path, Path(out_dir), word, result.eq.intensity, blend, alpha))
-        check_output_path(output, force=force, inputs=(input_path,))
-        if plot is not None and Path(plot).resolve() == Path(output).resolve():
-            raise ParameterError(f"{plot}: the plot and the audio output are the same file")
-    if result.eq.is_bypass and Path(output).suffix.lower() == input_path.suffix.lower():
-        copy_file(input_path, output, force=force)  # the very same bytes, even for a lossy file
-    else:
-        save_audio(output, out, sample_rate, like=info, force=force)
-    facts = {"input": str(input_path), "output": output, "sample_rate": sample_rate, "channels": info.channels,
-             "duration_s": round(info.duration_s, 3)} | result.to_dict()
+    result = apply_file(input_path, output, target, intensity, force=force, loudness_match=loudness_match,
+                        subtype=subtype, progress=progress, engine=engine, blend=blend, alpha=alpha, static=static)
+    facts = result.to_dict()
     if plot:
-        from ..analysis import GRID_FREQS_HZ, long_term_spectrum_db
         from ..adaptive import CURVE_FREQS_HZ
+        from ..analysis import GRID_FREQS_HZ, long_term_spectrum_db
+        from ..pipeline import read_analysis_excerpt
         from .common import plot_curves
 
-        spectra = {"input spectrum": np.interp(np.log(CURVE_FREQS_HZ), np.log(GRID_FREQS_HZ), long_term_spectrum_db(audio, sample_rate)),
-                   "output spectrum": np.interp(np.log(CURVE_FREQS_HZ), np.log(GRID_FREQS_HZ), long_term_spectrum_db(out, sample_rate))}
+        spectra = {}
+        for label, path in (("input spectrum", input_path), ("output spectrum", output)):
+            excerpt, sample_rate, _ = read_analysis_excerpt(path)  # bounded, as the analysis reads
+            spectra[label] = np.interp(np.log(CURVE_FREQS_HZ), np.log(GRID_FREQS_HZ), long_term_spectrum_db(excerpt, sample_rate))
         label = f"{'static' if static else 'adaptive'} '{target}'" + (f"+'{blend}' {alpha:.2f}" if blend else "")
         plot_curves(plot, CURVE_FREQS_HZ, {f"net EQ, {label}, intensity {result.eq.intensity:.2f}": result.eq.curve_db},
-                    title=f"semeq apply: {input_path.name}", force=force, spectra=spectra)
+                    title=f"semeq apply: {Path(input_path).name}", force=force, spectra=spectra)
         facts["plot"] = plot
     return facts
+
+
+def _check_single_outputs(source: Path, output: Path, plot: str | None, force: bool, subtype: str | None) -> None:
+    check_audio_output(output, force=force, inputs=(source,), subtype=subtype, like=_info(source))
+    if plot is not None:
+        check_output_path(plot, force=force, inputs=(source, output))
+        if Path(plot).resolve() == output.resolve():
+            raise ParameterError(f"{plot}: the plot and the audio output are the same file")
+
+
+def _info(path: Path):
+    """The input's format (to check that the output can keep it); None when unreadable."""
+    import soundfile as sf
+
+    from ..io import AudioInfo
+
+    try:
+        i = sf.info(str(path))
+    except Exception:  # the pipeline reports an unreadable input with its own clear message
+        return None
+    return AudioInfo(sample_rate=int(i.samplerate), channels=int(i.channels), frames=int(i.frames),
+                     format=i.format, subtype=i.subtype)
 
 
 def _fmt(v) -> str:
@@ -145,22 +159,59 @@ def run(args: argparse.Namespace) -> int:
     intensity, alpha = _check_args(args)
     source = Path(args.input)
     common = dict(target=args.target, intensity=intensity, blend=args.blend, alpha=alpha, static=args.static,
-                  loudness_match=not args.no_loudness_match, force=args.force, models=args.models)
-    if not source.is_dir():
-        # Fail fast on bad words before reading audio.
-        engine = _engine(args.models)
-        engine.target_latent(args.target, args.blend, alpha)
-        facts = process_file(str(source), args.output, "processed", plot=args.plot, **common)
-        if args.json:
-            print(json.dumps(facts))
-        else:
-            print_facts(facts)
-        return 0
-    return _run_batch(source, args, common)
+                  loudness_match=not args.no_loudness_match, force=args.force, subtype=args.subtype, models=args.models)
+    if source.is_dir():
+        return _run_batch(source, args, common)
+    # Fail fast: bad words, then every output, before any audio is read.
+    engine = _engine(args.models)
+    engine.target_latent(args.target, args.blend, alpha)
+    word = engine.eq_model.entry(args.target).word
+    output = Path(args.output) if args.output else auto_name(source, Path("processed"), word, intensity, args.blend, alpha)
+    if not args.output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    _check_single_outputs(source, output, args.plot, args.force, args.subtype)
+    facts = process_file(str(source), str(output), plot=args.plot, engine=engine,
+                         progress=False if (args.no_progress or args.json) else None, **common)
+    if args.json:
+        print(json.dumps(facts))
+    else:
+        print_facts(facts)
+    return 0
 
 
+# -- batch -------------------------------------------------------------------------------------
 def _init_worker(models: str | None) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone decides. It stops a worker with
+    # SIGTERM, which ends it at once (raising inside libsndfile's write callback would print a
+    # traceback); the parent then removes the temporary file of any output left unfinished.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_term)
     _engine(models)
+
+
+def _on_term(signum, frame) -> None:
+    os._exit(143)
+
+
+def _batch_one(input_path: str, output: str, common: dict) -> dict:
+    return process_file(input_path, output, progress=False, **common)
+
+
+def _batch_outputs(files: list[Path], out_dir: Path, args: argparse.Namespace, common: dict) -> list[Path]:
+    """Every output's path, checked before any file is processed; all problems in one message."""
+    word = _engine(args.models).eq_model.entry(args.target).word
+    outputs = [auto_name(f, out_dir, word, common["intensity"], args.blend, common["alpha"]) for f in files]
+    problems = []
+    for f, out in zip(files, outputs):
+        try:
+            check_audio_output(out, force=args.force, inputs=(f,), subtype=args.subtype, like=_info(f))
+        except AudioFileError as exc:
+            problems.append(str(exc))
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise AudioFileError(f"{len(problems)} of {len(files)} outputs cannot be written, nothing was processed: "
+                             + "; ".join(problems[:3]) + more)
+    return outputs
 
 
 def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
@@ -174,19 +225,36 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
     out_dir = Path(args.output) if args.output else Path("processed")
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"{out_dir}: for a folder input, -o must be a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
     _engine(args.models).target_latent(args.target, args.blend, common["alpha"])  # bad words fail before any work
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = _batch_outputs(files, out_dir, args, common)
     done, failed = [], []
     workers = max(1, min(int(args.workers), len(files)))
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(args.models,)) as pool:
-        futures = {pool.submit(process_file, str(f), None, str(out_dir), **common): f for f in files}
-        for fut in tqdm(as_completed(futures), total=len(files), desc="semeq apply", unit="file", disable=args.json, file=sys.stderr):
-            try:
-                done.append(fut.result())
-            except SemeqError as exc:
-                failed.append({"input": str(futures[fut]), "error": str(exc)})
-            except Exception as exc:  # one file's surprise must not stop the batch
-                failed.append({"input": str(futures[fut]), "error": f"internal error: {type(exc).__name__}: {exc}"})
+    started = time.time()
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(args.models,))
+    futures: dict = {}
+    bar = tqdm(total=len(files), desc="semeq apply", unit="file", disable=args.json or args.no_progress, file=sys.stderr)
+    try:
+        for f, out in zip(files, outputs):
+            futures[pool.submit(_batch_one, str(f), str(out), common)] = (f, out)
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                try:
+                    done.append(fut.result())
+                except SemeqError as exc:
+                    failed.append({"input": str(futures[fut][0]), "error": str(exc)})
+                except Exception as exc:  # one file's surprise must not stop the batch
+                    failed.append({"input": str(futures[fut][0]), "error": f"internal error: {type(exc).__name__}: {exc}"})
+                bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        # Files never submitted are not done either.
+        futures.update({_NotSubmitted(): pair for pair in list(zip(files, outputs))[len(futures):]})
+        return _stop_batch(pool, futures, done, failed, args, started)
+    bar.close()
+    pool.shutdown(wait=True)
     done.sort(key=lambda f: f["input"])
     if args.json:
         print(json.dumps({"files": done, "failed": failed}))
@@ -198,3 +266,75 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
             message = bad["error"] if bad["input"] in bad["error"] else f"{bad['input']}: {bad['error']}"
             print(f"  failed: {message}", file=sys.stderr)
     return 1 if failed else 0
+
+
+class _NotSubmitted:
+    """Stands for the future of a file the interrupted batch never submitted."""
+
+    def done(self) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return True
+
+
+def _stop_batch(pool: ProcessPoolExecutor, futures: dict, done: list, failed: list, args: argparse.Namespace,
+                started: float) -> int:
+    """Ctrl-C: cancel the queue, stop the running files (their partial outputs removed), report, 130.
+
+    Takes about a second at most; a second Ctrl-C meanwhile is ignored, not a hang.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        # Stop every worker; the pool then fails the futures not yet run (BrokenProcessPool): not done.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for p in processes:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: the worker exits at once
+        deadline = time.monotonic() + 1.0
+        for p in processes:
+            p.join(max(0.0, deadline - time.monotonic()))
+        for p in processes:
+            if p.is_alive():
+                p.kill()
+                p.join(0.5)
+        pool.shutdown(wait=True)
+        finished_outputs = set()
+        for fut, (src, out) in futures.items():
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                result = fut.result()
+                if all(result["input"] != d["input"] for d in done):
+                    done.append(result)
+                finished_outputs.add(str(out))
+        # A stopped worker leaves its output's temporary file: remove it (outputs never half-written).
+        for fut, (src, out) in futures.items():
+            if str(out) not in finished_outputs:
+                for part in out.parent.glob(f".{out.name}.*.part"):
+                    part.unlink(missing_ok=True)
+        done_inputs = {d["input"] for d in done}
+        failed_inputs = {f["input"] for f in failed}
+        not_done, finished_unreported = [], []
+        for src, out in futures.values():
+            if str(src) in done_inputs | failed_inputs:
+                continue
+            # Renamed into place just before its worker stopped: complete, though its report was lost.
+            if out.is_file() and out.stat().st_mtime >= started:
+                finished_unreported.append({"input": str(src), "output": str(out)})
+            else:
+                not_done.append(str(src))
+        done = done + finished_unreported
+        if args.json:
+            print(json.dumps({"interrupted": True, "files": sorted(done, key=lambda f: f["input"]), "failed": failed,
+                              "not_done": not_done}))
+        else:
+            for d in sorted(done, key=lambda f: f["input"]):
+                print(f"  done: {d['input']} -> {d['output']}")
+            for bad in failed:
+                print(f"  failed: {bad['input']}: {bad['error']}", file=sys.stderr)
+            for src in not_done:
+                print(f"  not done: {src}")
+        print(f"semeq: interrupted: {len(done)} processed, {len(failed)} failed, {len(not_done)} not done "
+              "(no partial output left)", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

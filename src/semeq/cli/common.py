@@ -14,6 +14,15 @@ from ..params import EQParams
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 
+def add_subtype_option(parser) -> None:
+    """``--subtype``: the output's sample format (PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE)."""
+    from ..io import SUBTYPE_CHOICES
+
+    parser.add_argument("--subtype", type=str.upper, choices=SUBTYPE_CHOICES, metavar="FMT",
+                        help=f"output sample format: {', '.join(SUBTYPE_CHOICES)} (default: the input's); "
+                             "FLOAT keeps samples past full scale in a .wav")
+
+
 def parse_band(text: str, *, with_q: bool) -> tuple[float, ...]:
     """Parse ``GAIN@FREQ`` or ``GAIN@FREQ/Q`` (``k`` suffix allowed on the frequency)."""
     pattern = rf"^\s*({_NUM})\s*(?:dB)?\s*@\s*({_NUM})\s*(k?)\s*(?:Hz)?" + (rf"\s*/\s*({_NUM})\s*$" if with_q else r"\s*$")

@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     save_audio(source, audio, sample_rate, subtype="int24", force=args.force)
     print("the generated clip:")
     print_profile(engine.profile(audio, sample_rate, top_k=5))
-    facts = process_file(str(source), str(output), str(out_dir), word, args.intensity, None, 0.0, False, True,
-                         args.force, None, plot=str(plot), engine=engine)
+    facts = process_file(str(source), str(output), target=word, intensity=args.intensity, force=args.force,
+                         plot=str(plot), engine=engine, progress=False)
     print_facts(facts)
     print(f"wrote {source}, {facts['output']} and {facts['plot']}")
     return 0

@@ -15,15 +15,16 @@ from .biquad import (
     response_db_batch,
     sos_response_db,
 )
+from .validation import check_audio, check_sample_rate
 
 __all__ = ["NYQUIST_FRACTION", "design_sos", "design_sos_batch", "eq_response", "response_db_batch",
-           "closed_form_response_db", "sos_response_db", "apply_eq", "check_audio", "StreamingEQ"]
+           "closed_form_response_db", "sos_response_db", "apply_eq", "check_audio", "check_sample_rate", "StreamingEQ"]
 
 if TYPE_CHECKING:
-    from .filtering import apply_eq, check_audio
+    from .filtering import apply_eq
     from .streaming import StreamingEQ
 
-_LAZY = {"apply_eq": ".filtering", "check_audio": ".filtering", "StreamingEQ": ".streaming"}
+_LAZY = {"apply_eq": ".filtering", "StreamingEQ": ".streaming"}
 
 
 def __getattr__(name: str):

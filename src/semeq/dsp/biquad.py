@@ -55,10 +55,9 @@ _SCALAR_MAX_EQS = 4  # up to this many EQs the float loop beats numpy's per-call
 
 
 def _check_sample_rate(sample_rate: float) -> float:
-    sample_rate = float(sample_rate)
-    if not np.isfinite(sample_rate) or sample_rate < 1000.0:
-        raise ParameterError(f"sample_rate must be at least 1000 Hz, got {sample_rate:g}")
-    return sample_rate
+    from .validation import check_sample_rate  # the one sample-rate check (issue 13)
+
+    return check_sample_rate(sample_rate)
 
 
 
