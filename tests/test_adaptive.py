@@ -460,3 +460,35 @@ def test_dark_track_profile_puts_dark_words_on_top(engine, dev_clips):
         assert ranked.index(word) >= len(ranked) // 2 and pct[word] < 50, (word, pct[word])
     for word in ("warm", "deep"):
         assert ranked.index(word) < len(ranked) // 2 and pct[word] > 50, (word, pct[word])
+
+
+def test_cli_modes_and_a_reference_track(tmp_path, song, capsys):
+    import json
+
+    dark = tmp_path / "dark.wav"
+    sf.write(str(dark), apply_eq(reference_noise(2.0), SAMPLE_RATE, EQParams(high_shelf_gain_db=-9, high_shelf_freq_hz=2000)).T,
+             SAMPLE_RATE, subtype="FLOAT")
+    facts = {}
+    for mode in ("toward", "match", "static"):
+        code, stdout, err = _run(capsys, "apply", song, "--target", "bright", "--intensity", "0.6", "--mode", mode,
+                                 "-o", tmp_path / f"{mode}.wav", "--json")
+        assert code == 0, err
+        facts[mode] = json.loads(stdout)["eq"]
+        assert facts[mode]["mode"] == mode and len(facts[mode]["cascade"]) == 1
+    # --static is --mode static
+    code, stdout, _ = _run(capsys, "apply", song, "--target", "bright", "--intensity", "0.6", "--static",
+                           "-o", tmp_path / "s2.wav", "--json")
+    assert json.loads(stdout)["eq"]["cascade"] == facts["static"]["cascade"]
+    # match toward a reference recording: the song is brighter than the dark reference, so it is darkened
+    code, stdout, err = _run(capsys, "apply", song, "--target", "bright", "--intensity", "1", "--mode", "match",
+                             "--reference", dark, "-o", tmp_path / "ref.wav", "--json")
+    assert code == 0, err
+    eq = json.loads(stdout)["eq"]
+    hf = np.array(eq["net_curve_db"]["freqs_hz"]) > 4000
+    assert np.mean(np.array(eq["net_curve_db"]["gain_db"])[hf]) < -3.0
+    for argv, match in ((["--reference", dark, "--mode", "toward"], "goes with --mode match"),
+                        (["--static", "--mode", "match"], "contradicts"),
+                        (["--mode", "static", "--auto-intensity"], "does not go with")):
+        code, _, err = _run(capsys, "apply", song, "--target", "bright", "-o", tmp_path / "x.wav", *argv)
+        assert code == 2 and match in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x.wav").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -30,7 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--auto-intensity", action="store_true", help="choose the intensity from the distance to the word")
     p.add_argument("--blend", metavar="WORD2", help="blend the target with a second word")
     p.add_argument("--alpha", type=float, metavar="A", help="weight of the blend word, 0..1 (default 0.5 with --blend)")
-    p.add_argument("--static", action="store_true", help="apply the word's own EQ regardless of the input (non-adaptive)")
+    p.add_argument("--mode", choices=("toward", "match", "static"), default=None,
+                   help="toward (default): only in the word's direction, nothing where the recording already has it; "
+                        "match: move the whole balance to the word's point (or --reference's); static: the word's own EQ")
+    p.add_argument("--static", action="store_true", help="same as --mode static")
+    p.add_argument("--reference", metavar="TRACK", help="with --mode match: match this recording's balance instead of a word's")
     p.add_argument("-o", "--output", help="output file (or folder, for a folder input); default processed/NAME_WORD_I.ext")
     p.add_argument("--plot", metavar="PNG", help="draw the EQ curve with the input's and output's long-term spectra")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -43,6 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check_mode(args: argparse.Namespace) -> str:
+    if args.static and args.mode not in (None, "static"):
+        raise ParameterError(f"--static contradicts --mode {args.mode}")
+    mode = "static" if args.static else (args.mode or ("match" if args.reference else "toward"))
+    if args.reference and mode != "match":
+        raise ParameterError("--reference TRACK goes with --mode match")
+    return mode
+
+
 def _check_args(args: argparse.Namespace) -> tuple[float | None, float]:
     intensity = None if args.auto_intensity else (0.5 if args.intensity is None else args.intensity)
     if intensity is not None and not 0.0 <= intensity <= 1.0:
@@ -52,19 +66,31 @@ def _check_args(args: argparse.Namespace) -> tuple[float | None, float]:
     alpha = 0.5 if args.alpha is None and args.blend else (args.alpha or 0.0)
     if not 0.0 <= alpha <= 1.0:
         raise ParameterError(f"--alpha must be in [0, 1], got {alpha:g}")
-    if args.static and intensity is None:
-        raise ParameterError("--auto-intensity measures the recording: it does not go with --static")
+    if _check_mode(args) == "static" and intensity is None:
+        raise ParameterError("--auto-intensity measures the recording: it does not go with --mode static")
     return intensity, alpha
 
 
-def auto_name(input_path: Path, out_dir: Path, target: str, intensity: float | None, blend: str | None, alpha: float) -> Path:
-    """``NAME_WORD_I.ext`` (``NAME_WORD_auto.ext`` with auto-intensity): known before any work."""
+def auto_name(input_path: Path, out_dir: Path, target: str, intensity: float | None, blend: str | None, alpha: float,
+              mode: str = "toward") -> Path:
+    """``NAME_WORD_I.ext`` (``NAME_WORD_auto.ext`` with auto-intensity; ``_match`` or ``_static`` after the
+    word in those modes): known before any work."""
     word = target.lower().replace(" ", "-") + (f"_{blend.lower().replace(' ', '-')}{round(alpha * 100):02d}" if blend else "")
+    word += "" if mode == "toward" else f"_{mode}"
     amount = "auto" if intensity is None else f"{intensity:.2f}".replace(".", "_")
     return out_dir / (f"{input_path.stem}_{word}_{amount}" + input_path.suffix)
 
 
 _ENGINE = None
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_audio(path: str) -> tuple[np.ndarray, int]:
+    """A reference recording for ``--mode match --reference``: read as the analysis reads any file."""
+    from ..pipeline import read_analysis_excerpt
+
+    excerpt, sample_rate, _ = read_analysis_excerpt(path)
+    return excerpt, sample_rate
 
 
 def _engine(models: str | None):
@@ -77,7 +103,8 @@ def _engine(models: str | None):
 
 
 def process_file(input_path: str, output: str, *, target: str, intensity: float | None, blend: str | None = None,
-                 alpha: float = 0.0, static: bool = False, loudness_match: bool = True, force: bool = False,
+                 alpha: float = 0.0, mode: str = "toward", reference: str | None = None, loudness_match: bool = True,
+                 force: bool = False,
                  subtype: str | None = None, models: str | None = None, plot: str | None = None, engine=None,
                  progress: bool | None = None) -> dict:
     """One file through :func:`semeq.pipeline.apply_file`; returns the facts to print.
@@ -88,7 +115,8 @@ def process_file(input_path: str, output: str, *, target: str, intensity: float 
 
     engine = engine if engine is not None else _engine(models)
     result = apply_file(input_path, output, target, intensity, force=force, loudness_match=loudness_match,
-                        subtype=subtype, progress=progress, engine=engine, blend=blend, alpha=alpha, static=static)
+                        subtype=subtype, progress=progress, engine=engine, blend=blend, alpha=alpha, mode=mode,
+                        reference_audio=_reference_audio(reference) if reference else None)
     facts = result.to_dict()
     if plot:
         from ..adaptive import CURVE_FREQS_HZ
@@ -100,7 +128,7 @@ def process_file(input_path: str, output: str, *, target: str, intensity: float 
         for label, path in (("input spectrum", input_path), ("output spectrum", output)):
             excerpt, sample_rate, _ = read_analysis_excerpt(path)  # bounded, as the analysis reads
             spectra[label] = np.interp(np.log(CURVE_FREQS_HZ), np.log(GRID_FREQS_HZ), long_term_spectrum_db(excerpt, sample_rate))
-        label = f"{'static' if static else 'adaptive'} '{target}'" + (f"+'{blend}' {alpha:.2f}" if blend else "")
+        label = f"{mode} '{target}'" + (f"+'{blend}' {alpha:.2f}" if blend else "")
         plot_curves(plot, CURVE_FREQS_HZ, {f"net EQ, {label}, intensity {result.eq.intensity:.2f}": result.eq.curve_db},
                     title=f"semeq apply: {Path(input_path).name}", force=force, spectra=spectra)
         facts["plot"] = plot
@@ -158,7 +186,10 @@ def print_facts(facts: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     intensity, alpha = _check_args(args)
     source = Path(args.input)
-    common = dict(target=args.target, intensity=intensity, blend=args.blend, alpha=alpha, static=args.static,
+    mode = _check_mode(args)
+    if args.reference:
+        _reference_audio(args.reference)  # a bad reference fails before any work
+    common = dict(target=args.target, intensity=intensity, blend=args.blend, alpha=alpha, mode=mode, reference=args.reference,
                   loudness_match=not args.no_loudness_match, force=args.force, subtype=args.subtype, models=args.models)
     if source.is_dir():
         return _run_batch(source, args, common)
@@ -166,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     engine = _engine(args.models)
     engine.target_latent(args.target, args.blend, alpha)
     word = engine.eq_model.entry(args.target).word
-    output = Path(args.output) if args.output else auto_name(source, Path("processed"), word, intensity, args.blend, alpha)
+    output = Path(args.output) if args.output else auto_name(source, Path("processed"), word, intensity, args.blend, alpha, mode)
     if not args.output:
         output.parent.mkdir(parents=True, exist_ok=True)
     _check_single_outputs(source, output, args.plot, args.force, args.subtype)
@@ -200,7 +231,7 @@ def _batch_one(input_path: str, output: str, common: dict) -> dict:
 def _batch_outputs(files: list[Path], out_dir: Path, args: argparse.Namespace, common: dict) -> list[Path]:
     """Every output's path, checked before any file is processed; all problems in one message."""
     word = _engine(args.models).eq_model.entry(args.target).word
-    outputs = [auto_name(f, out_dir, word, common["intensity"], args.blend, common["alpha"]) for f in files]
+    outputs = [auto_name(f, out_dir, word, common["intensity"], args.blend, common["alpha"], common["mode"]) for f in files]
     problems = []
     for f, out in zip(files, outputs):
         try:
