@@ -11,6 +11,11 @@ Rows (each a small independent function returning rows; add yours to ``BENCHES``
   CPU time on one thread; target: encode <= 2 ms. Both CNN backends (ONNX Runtime, NumPy).
 * ``fit_eq`` of a 5-band EQ to a balance curve on the 60-point analysis grid (median thread CPU
   time; target well under 100 ms), against one evaluation of the 5-band response.
+* ``semeq apply`` on 3, 15 and 60 minute stereo WAVs against a process that reads, runs 10
+  biquads and writes the same file (wall time, peak RSS; ``benchmarks/bench_files.py``).
+* The streaming engine with the shipped models at update intervals 4, 16 and 64 frames: CPU
+  real-time factor, ``process()`` against a bare ``sosfilt`` of its sections
+  (``benchmarks/bench_stream.py``).
 
 Run on a quiet machine for absolute figures; on a loaded one read the ratios (the floors suffer
 the same load). One thread everywhere (``OMP_NUM_THREADS=1`` is set before numpy loads).
@@ -140,7 +145,44 @@ def bench_fit(quick: bool) -> list[Row]:
     return rows
 
 
-BENCHES: list[Callable[[bool], list[Row]]] = [bench_imports, bench_encode, bench_fit]
+def bench_files(quick: bool) -> list[Row]:
+    """``semeq apply`` against read + 10 biquads + write in separate processes, and peak RSS."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_files import file_rows
+
+    rows: list[Row] = []
+    for r in file_rows([3.0] if quick else [3.0, 15.0, 60.0], verbose=False):
+        m = f"{r['minutes']:g} min"
+        rows.append((f"semeq apply, {m} stereo WAV (wall)", f"{r['apply_s']:.2f} s", f"{r['floor_s']:.2f} s read+filter+write",
+                     f"{r['apply_s'] / r['floor_s']:.2f}x", "<= 1.5x"))
+        target = {3.0: "<= 250 MB", 60.0: "<= 400 MB"}.get(r["minutes"], "")
+        rows.append((f"semeq apply, {m} peak RSS", f"{r['apply_mb']:.0f} MB", f"{r['floor_mb']:.0f} MB", "", target))
+        if "identity_exact" in r:
+            rows.append(("apply_file vs SemanticEQ.apply, 3 min", f"max diff {r['identity_max_diff']:.3g}",
+                         "", "", "<= 1e-9"))
+    return rows
+
+
+def bench_stream(quick: bool) -> list[Row]:
+    """The streaming engine with the shipped models: CPU real-time factor, process() vs bare sosfilt."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "tests"))
+    from bench_stream import streaming_rows
+
+    rows: list[Row] = []
+    for r in streaming_rows(20.0 if quick else 60.0, (4, 16, 64)):
+        if not r["analyzer"].startswith("shipped"):
+            continue
+        n = r["update_interval"]
+        rows.append((f"streaming CPU real-time factor, update every {n} frames", f"{r['rtf_cpu']:.0f}x", "",
+                     "", ">= 100x" if n == 4 else ""))
+        rows.append((f"process() median / p99, update every {n}", f"{r['process_median_us']:.0f} / {r['process_p99_us']:.0f} us",
+                     f"{r['sosfilt_median_us']:.0f} us bare sosfilt", f"{r['median_ratio']:.2f}x / {r['p99_ratio']:.1f}x",
+                     "<= 1.2x / 3x" if n == 4 else ""))
+    return rows
+
+
+BENCHES: list[Callable[[bool], list[Row]]] = [bench_imports, bench_encode, bench_fit, bench_files, bench_stream]
 """Each returns table rows; other parts of the engine add their own functions here."""
 
 

@@ -132,32 +132,45 @@ def run(argv: list[str]) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024.0, out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, nargs="+", default=[3.0, 15.0, 60.0])
-    parser.add_argument("--tmp", help="folder for the test files (default: a temporary one; 60 min needs ~1.3 GB)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+def file_rows(minutes_list, tmp: str | None = None, *, verbose: bool = True) -> list[dict]:
+    """For each length: the floor and ``semeq apply`` (wall s, peak RSS MB); 3 min adds the identity check."""
+    rows = []
+    with tempfile.TemporaryDirectory(dir=tmp) as tmp:
         tmp = Path(tmp)
-        print(f"{'file':>8} {'floor s':>8} {'apply s':>8} {'ratio':>6} {'floor RSS MB':>13} {'apply RSS MB':>13}")
-        for minutes in args.minutes:
+        if verbose:
+            print(f"{'file':>8} {'floor s':>8} {'apply s':>8} {'ratio':>6} {'floor RSS MB':>13} {'apply RSS MB':>13}")
+        for minutes in minutes_list:
             src = tmp / f"in_{minutes:g}min.wav"
             kind = make_file(src, minutes)
             floor_s, floor_mb, _ = run([sys.executable, "-c", FLOOR, str(src), str(tmp / "floor.wav")])
             apply_s, apply_mb, _ = run([sys.executable, "-m", "semeq.cli", "apply", str(src), "--target", "warm",
                                         "--intensity", "0.5", "-o", str(tmp / "out.wav"), "--force", "--no-progress"])
-            print(f"{minutes:>5g} min {floor_s:8.2f} {apply_s:8.2f} {apply_s / floor_s:5.2f}x {floor_mb:13.0f} {apply_mb:13.0f}"
-                  f"   ({kind})", flush=True)
+            row = {"minutes": minutes, "floor_s": floor_s, "apply_s": apply_s, "floor_mb": floor_mb, "apply_mb": apply_mb}
+            if verbose:
+                print(f"{minutes:>5g} min {floor_s:8.2f} {apply_s:8.2f} {apply_s / floor_s:5.2f}x {floor_mb:13.0f} {apply_mb:13.0f}"
+                      f"   ({kind})", flush=True)
             if minutes == 3.0:
                 _, identity_mb, out = run([sys.executable, "-c", IDENTITY, str(src), str(tmp / "double.wav")])
                 diff, exact = out.split()
-                print(f"      3 min: apply_file vs SemanticEQ.apply: max |difference| {float(diff):.3g}, "
-                      f"bit for bit: {exact}", flush=True)
-                _, _, out = run([sys.executable, "-c", BREAKDOWN, str(src), str(tmp / "out.wav")])
-                print("      3 min: peak RSS (MB) after " + ", ".join(f"{item.split('=')[0]}: {item.split('=')[1]}"
-                                                                      for item in out.strip().split(";")), flush=True)
+                row["identity_max_diff"], row["identity_exact"] = float(diff), exact
+                if verbose:
+                    print(f"      3 min: apply_file vs SemanticEQ.apply: max |difference| {float(diff):.3g}, "
+                          f"bit for bit: {exact}", flush=True)
+                    _, _, out = run([sys.executable, "-c", BREAKDOWN, str(src), str(tmp / "out.wav")])
+                    print("      3 min: peak RSS (MB) after " + ", ".join(f"{item.split('=')[0]}: {item.split('=')[1]}"
+                                                                          for item in out.strip().split(";")), flush=True)
+            rows.append(row)
             for p in tmp.glob("*.wav"):
                 p.unlink()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[3.0, 15.0, 60.0])
+    parser.add_argument("--tmp", help="folder for the test files (default: a temporary one; 60 min needs ~1.3 GB)")
+    args = parser.parse_args()
+    file_rows(args.minutes, args.tmp)
 
 
 if __name__ == "__main__":
