@@ -44,6 +44,7 @@ Position along a direction
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -213,12 +214,17 @@ class Balance:
     balance_db: np.ndarray
     """Spectrum minus the reference centre, re-normalised over the held points; NaN where not held."""
     cutoff_hz: float
-    corridor_db: dict[int, np.ndarray]
-    """Reference percentiles (keys of PERCENTILES) relative to the centre, re-normalised the same way."""
+    reference: "MusicReference" = field(repr=False, compare=False)
 
     @property
     def held(self) -> np.ndarray:
         return np.isfinite(self.balance_db)
+
+    @functools.cached_property
+    def corridor_db(self) -> dict[int, np.ndarray]:
+        """Reference percentiles (keys of PERCENTILES) relative to the centre, read over the same
+        band the same way (computed on first use: the streaming engine never needs it)."""
+        return self.reference.corridor(self.held)
 
     def to_dict(self) -> dict:
         def r(a: np.ndarray) -> list:
@@ -366,8 +372,7 @@ class MusicReference:
         held = measurement.held & self.covered
         centre = self.centre_db
         balance = normalise_held(measurement.spectrum_db - centre, held)
-        return Balance(freqs_hz=GRID_FREQS_HZ.copy(), balance_db=balance, cutoff_hz=measurement.cutoff_hz,
-                       corridor_db=self.corridor(held))
+        return Balance(freqs_hz=GRID_FREQS_HZ.copy(), balance_db=balance, cutoff_hz=measurement.cutoff_hz, reference=self)
 
     def corridor(self, held: np.ndarray) -> dict[int, np.ndarray]:
         """Per-band percentiles of the reference tracks' balances, read the way a recording's is.
