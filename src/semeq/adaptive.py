@@ -206,6 +206,8 @@ class SemanticEQ:
         Defaults to the shipped weights.
     audio_encoder : AudioEncoder, optional
         Defaults to the shipped weights.
+    encoder : {"cnn", "analytic"}
+        Where a recording stands: the trained CNN (default) or balance -> fitted EQ -> latent.
 
     Examples
     --------
@@ -217,11 +219,14 @@ class SemanticEQ:
     True
     """
 
-    def __init__(self, eq_model: "EQModel | None" = None, audio_encoder: "AudioEncoder | None" = None):
+    def __init__(self, eq_model: "EQModel | None" = None, audio_encoder: "AudioEncoder | None" = None, encoder: str = "cnn"):
         if eq_model is None:
             from .eq_model import EQModel
 
             eq_model = EQModel.load()
+        if encoder != "cnn":  # "analytic": balance -> fitted 5-band EQ -> latent (semeq.analytic_encoder)
+            from .analytic_encoder import select_encoder
+            audio_encoder = select_encoder(encoder, eq_model, audio_encoder)
         if audio_encoder is None:
             from .audio_encoder import AudioEncoder
 
