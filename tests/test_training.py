@@ -354,3 +354,16 @@ def test_bad_music_manifest_is_a_data_error(tmp_path, problem):
         match = "split must be"
     with pytest.raises(DataError, match=match):
         read_music_manifest(manifest, tmp_path)
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--no-dev-clips"], "need --music-manifest"),
+    (["--music-manifest", "m.csv", "--music-cache", "/nonexistent/cache"], "is not a folder"),
+    (["--music-manifest", "m.csv", "--corpus-crops", "0"], "--corpus-crops"),
+])
+def test_train_audio_corpus_options_fail_in_one_line(capsys, tmp_path, data_root, extra, match):
+    from semeq.cli import main
+
+    code = main(["train", "audio", "--data", str(data_root), "--out", str(tmp_path / "out"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("semeq: error:") and err.count("\n") == 1 and match in err

@@ -36,6 +36,7 @@ def register_train_subcommand(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus-val-crops", type=int, default=1, metavar="N",
                    help="random 2 s crops per validation-package track (default 1)")
     p.add_argument("--no-dev-clips", action="store_true", help="train on the corpus alone, without the music-dev clips")
+    p.add_argument("--no-noise-sources", action="store_true", help="no pink or music-shaped noise sources (real music only)")
     p.set_defaults(func=run)
 
 
@@ -75,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
                          use_dev_clips=not args.no_dev_clips)
     elif args.no_dev_clips or args.music_cache is not None:
         raise ParameterError("--no-dev-clips and --music-cache need --music-manifest")
+    if args.no_noise_sources:
+        overrides.update(n_pink_sources=0, n_shaped_sources=0)
     eq_model = None
     if args.eq_model:
         from ..eq_model import EQModel
