@@ -35,6 +35,8 @@ from .errors import ParameterError
 __all__ = ["AnalyticEncoder", "ENCODERS", "select_encoder"]
 
 ENCODERS = ("cnn", "analytic")
+BALANCE_STEP_DB = 0.01
+"""The balance is rounded to this step before the fit (see :meth:`AnalyticEncoder.fit`)."""
 """The encoders ``SemanticEQ(encoder=...)`` accepts."""
 
 
@@ -91,7 +93,10 @@ class AnalyticEncoder:
         prepared = prepare_audio(audio, sample_rate)  # validates, resamples to 44.1 kHz, removes DC
         if int(active_frames(prepared).sum()) < MIN_ACTIVE_FRAMES:
             return None
-        balance = balance_db(prepared, ANALYSIS_SAMPLE_RATE, self.reference_db)
+        # The fit is a non-convex multi-start search: inputs that differ by rounding noise (the
+        # same music 30 dB quieter) can land in different optima whose latents decode apart by
+        # dB. Quantising the balance to BALANCE_STEP_DB makes such inputs one input.
+        balance = np.round(balance_db(prepared, ANALYSIS_SAMPLE_RATE, self.reference_db) / BALANCE_STEP_DB) * BALANCE_STEP_DB
         return fit_eq(balance, GRID_FREQS_HZ, ANALYSIS_SAMPLE_RATE, weights=FIT_WEIGHTS)
 
     def encode(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
