@@ -24,7 +24,7 @@ of the EQ model's *test* split, applied in the time domain (``semeq.dsp.apply_eq
 Targets (issue 10): level-removed equivariance <= 1.0 dB, warm/bright >= 95 %, invariance < 0.1 dB.
 
 Run: PYTHONPATH=src python benchmarks/eval_encoder.py --music-manifest CSV [--music-cache DIR] [--weights LABEL=PATH ...]
-     [--n-tracks 12] [--n-settings 12] [--n-word-settings 8] [--excerpt-s 8] [--weights PATH] [--no-dev]
+     [--n-tracks 12] [--n-settings 12] [--n-word-settings 8] [--excerpt-s 8] [--weights PATH] [--no-dev] [--no-analytic]
 """
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--n-settings", type=int, default=12, help="held-out SAFE settings for equivariance (default 12)")
     parser.add_argument("--n-word-settings", type=int, default=8, help="held-out warm and bright settings each (default 8)")
     parser.add_argument("--no-dev", action="store_true", help="skip the development clips")
+    parser.add_argument("--no-analytic", action="store_true", help="measure the CNN weights only")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -196,7 +197,8 @@ def main() -> None:
         label, _, path = (spec or "").rpartition("=") if spec and "=" in spec else ("CNN", "", spec)
         encoders[label] = AudioEncoder.load(path)
     cnn = next(iter(encoders.values()))
-    encoders["analytic"] = AnalyticEncoder(eq_model, cnn.reference_db)
+    if not args.no_analytic:
+        encoders["analytic"] = AnalyticEncoder(eq_model, cnn.reference_db)
     root = data_dir()
     safe, split = safe_split(root, eq_model)
     desc = np.array(safe.descriptors, dtype=object)
@@ -217,7 +219,7 @@ def main() -> None:
           f"ceiling from the settings' own latents {100 * ceiling:.1f} %")
     speeds = speed(encoders)
     print("speed per 2 s stereo window (median of 7, 2 torch threads): " + ", ".join(f"{k} {v:.1f} ms" for k, v in speeds.items())
-          + f" (analytic / {next(iter(speeds))}: {speeds['analytic'] / next(iter(speeds.values())):.1f}x)")
+          + (f" (analytic / {next(iter(speeds))}: {speeds['analytic'] / next(iter(speeds.values())):.1f}x)" if "analytic" in speeds else ""))
 
     if args.music_manifest:
         cache = Path(args.music_cache) if args.music_cache else \
