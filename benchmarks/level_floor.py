@@ -17,7 +17,7 @@ import numpy as np
 from semeq.analysis import GRID_FREQS_HZ, NORM_BAND_HZ, normalise_db
 from semeq.data.paths import data_dir
 from semeq.fitting import response_db_batch
-from semeq.training.audio_settings import safe_split
+from semeq.training.settings import safe_split
 
 
 def main() -> None:

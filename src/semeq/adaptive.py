@@ -235,6 +235,9 @@ class SemanticEQ:
         Defaults to the shipped weights (loaded on first use: the default modes do not need it).
     reference : MusicReference, optional
         Defaults to the shipped ``weights/music_reference.json``.
+    encoder : {"cnn", "analytic"}
+        What :meth:`encode` (the latent of a recording) uses: the trained CNN (default) or
+        balance -> fitted EQ -> latent (:mod:`semeq.analytic_encoder`).
 
     Examples
     --------
@@ -246,12 +249,16 @@ class SemanticEQ:
     True
     """
 
-    def __init__(self, eq_model: "EQModel | None" = None, audio_encoder: "AudioEncoder | None" = None, *,
-                 reference: "MusicReference | None" = None):
+    def __init__(self, eq_model: "EQModel | None" = None, audio_encoder: "AudioEncoder | None" = None,
+                 encoder: str = "cnn", *, reference: "MusicReference | None" = None):
         if eq_model is None:
             from .eq_model import EQModel
 
             eq_model = EQModel.load()
+        if encoder != "cnn":  # "analytic": balance -> fitted 5-band EQ -> latent (semeq.analytic_encoder)
+            from .analytic_encoder import select_encoder
+
+            audio_encoder = select_encoder(encoder, eq_model, audio_encoder)
         if reference is None:
             from .reference import MusicReference
 

@@ -20,7 +20,7 @@ from ..errors import ParameterError
 from ..frontend import WINDOW_S
 from .mel import LogMel, MelConfig
 
-__all__ = ["EncoderConfig", "AudioEncoderNet", "save_encoder_checkpoint", "load_encoder_checkpoint"]
+__all__ = ["EncoderConfig", "AudioEncoderNet", "load_encoder_checkpoint"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,34 +145,6 @@ class AudioEncoderNet(nn.Module):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (batch, channels, samples) at ``config.mel.sample_rate`` -> latent (batch, latent_dim)."""
         return self.forward_log_mel(self.front_end(audio))
-
-
-def save_encoder_checkpoint(stem, state_dict: dict, meta: dict) -> None:
-    """Write ``stem.safetensors`` (weights) and ``stem.json`` (configs, reference, metrics), atomically.
-
-    Parameters
-    ----------
-    stem : str or Path
-        Path without suffix.
-    state_dict : dict of Tensor
-    meta : dict
-        JSON-serialisable; must hold ``"encoder_config"``.
-    """
-    import json
-    import os
-    from pathlib import Path
-
-    from safetensors.torch import save_file
-
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-    tmp_w = stem.with_name(stem.name + ".safetensors.tmp")
-    tmp_j = stem.with_name(stem.name + ".json.tmp")
-    save_file(tensors, str(tmp_w), metadata={"format": "semeq-audio-encoder"})
-    tmp_j.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp_w, stem.with_suffix(".safetensors"))
-    os.replace(tmp_j, stem.with_suffix(".json"))
 
 
 def load_encoder_checkpoint(stem) -> tuple[AudioEncoderNet, dict]:
