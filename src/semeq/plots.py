@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["draw_corridor", "plot_balance"]
+__all__ = ["draw_corridor", "plot_balance", "save_figure"]
 
 
 def draw_corridor(ax, balance, *, label: str = "this recording") -> None:
@@ -36,7 +36,7 @@ def plot_balance(path: str | Path, balance, *, title: str, force: bool = False, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import atomic_output, check_output_path
+    from .io import check_output_path
 
     path = check_output_path(path, force=force)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
@@ -45,8 +45,17 @@ def plot_balance(path: str | Path, balance, *, title: str, force: bool = False, 
         ax.semilogx(balance.freqs_hz, curve, linewidth=1.6, label=label)
     ax.set_title(title)
     ax.legend(loc="best", fontsize=7)
-    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write atomically as PNG, and close a matplotlib figure (closed on failure too)."""
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_output
+
     try:
+        fig.tight_layout()
         with atomic_output(path) as tmp:
             fig.savefig(tmp, format="png")
     finally:

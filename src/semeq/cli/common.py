@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParameterError
-from ..io import atomic_output, check_output_path
+from ..io import check_output_path
 from ..params import EQParams
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -78,13 +78,9 @@ def plot_curves(path: str | Path, freqs_hz: np.ndarray, curves: dict[str, np.nda
         ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize=8)
     else:
         ax.legend(loc="best")
-    fig.tight_layout()
-    try:
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return path
+    from ..plots import save_figure
+
+    return save_figure(fig, path)
 
 
 def log_freqs(n: int = 256, low_hz: float = 20.0, high_hz: float = 20000.0) -> np.ndarray:
