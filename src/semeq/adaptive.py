@@ -69,6 +69,8 @@ CURVE_FREQS_HZ: np.ndarray = np.geomspace(20.0, 20000.0, 256)
 """Grid on which curves are reported and plotted (256 log-spaced points, 20 Hz-20 kHz)."""
 _BAND = (CURVE_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (CURVE_FREQS_HZ <= PROFILE_BAND_HZ[1])
 _FIT_EDGE = 0.45  # fit points stay below 0.45 x sample rate (the biquad design clamps there too)
+_STREAM_REDESIGN_DB = 0.1  # streaming: a designed change that moved less than this anywhere keeps its EQ
+_STREAM_START_TOLERANCE_DB = 0.5  # streaming: a warm-started fit within this RMS error is kept (the fit bound)
 
 
 def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
@@ -269,7 +271,9 @@ class SemanticEQ:
         self.reference = reference
         self._audio_encoder = audio_encoder
         self._word_curves: dict[str, np.ndarray] | None = None
+        self._target_curves: dict[tuple, np.ndarray] = {}  # word_curve_db's cache
         self._stream_start: EQParams | None = None  # the streaming engine's previous fit (a warm start)
+        self._stream_last: tuple | None = None  # (target key, designed change, cascade) of the last streaming design
 
     @property
     def audio_encoder(self) -> "AudioEncoder":
@@ -324,7 +328,14 @@ class SemanticEQ:
         """The word's own EQ curve ``w(f)`` on the analysis grid (dB, 44.1 kHz design)."""
         from .analysis import GRID_FREQS_HZ
 
-        return eq_response(self.eq_model.decode(self.target_latent(target, blend, alpha)), GRID_FREQS_HZ)
+        key = (target, blend, float(alpha))
+        curve = self._target_curves.get(key)
+        if curve is None:
+            curve = eq_response(self.eq_model.decode(self.target_latent(target, blend, alpha)), GRID_FREQS_HZ)
+            curve.setflags(write=False)
+            if len(self._target_curves) < 256:  # a few words and blends per session; bounded anyway
+                self._target_curves[key] = curve
+        return curve
 
     def _grid_curves(self) -> dict[str, np.ndarray]:
         """Every word's own EQ curve on the analysis grid (cached)."""
@@ -482,7 +493,8 @@ class SemanticEQ:
         points = GRID_FREQS_HZ < _FIT_EDGE * float(sample_rate)
         target = taper_above(extended, content | held)[points]
         freqs = GRID_FREQS_HZ[points]
-        fitted = fit_eq(target, freqs, sample_rate=float(sample_rate), start=start)
+        fitted = fit_eq(target, freqs, sample_rate=float(sample_rate), start=start,
+                        start_tolerance_db=_STREAM_START_TOLERANCE_DB)
         err = (eq_response_single(fitted.params, freqs, float(sample_rate)) - target)[held[points]]
         return FitResult(params=fitted.params, rms_error_db=float(np.sqrt(np.mean(err**2))),
                          mae_db=float(np.mean(np.abs(err))), max_error_db=float(np.max(np.abs(err))))
@@ -540,17 +552,28 @@ class SemanticEQ:
 
         ``freqs_hz`` are uniform bins from 0 Hz to the stream's Nyquist frequency, ``power`` the
         window's one-sided PSD. The same reference, held band, rule and fit as the file path;
-        the fit is warm-started from this analyzer's previous streaming fit.
+        the fit is warm-started from this analyzer's previous streaming fit (kept when within
+        0.5 dB RMS, the fit bound of the file path), and a designed change that moved by less
+        than 0.1 dB anywhere since the last window keeps the last EQ without a fit.
         """
         from .reference import measure_psd
 
         freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
         sample_rate = 2.0 * float(freqs_hz[-1])
         m = measure_psd(freqs_hz, np.asarray(power, dtype=np.float64), sample_rate)
-        eq = self.design_from_measurement(m, sample_rate, target, intensity, mode=_check_mode(mode, False), blend=blend,
-                                          alpha=alpha, start=self._stream_start)
+        mode = _check_mode(mode, False)
+        key = (target, blend, alpha, float(intensity), mode, sample_rate)
+        designed = self.designed_change_db(self.reference.balance(m), target, _check_unit("intensity", intensity),
+                                           mode=mode, blend=blend, alpha=alpha) if mode != "static" else None
+        last = self._stream_last
+        if (last is not None and last[0] == key and designed is not None
+                and float(np.max(np.abs(designed - last[1]))) < _STREAM_REDESIGN_DB):
+            return last[2]  # the design has not moved: the same EQ (no fit)
+        eq = self.design_from_measurement(m, sample_rate, target, intensity, mode=mode, blend=blend, alpha=alpha,
+                                          start=self._stream_start)
         if eq.cascade:
             self._stream_start = eq.cascade[0]
+        self._stream_last = (key, designed, eq.cascade)
         return eq.cascade
 
     def adaptive_eq(self, audio: np.ndarray, sample_rate: float, target: str, intensity: float, *,
