@@ -57,6 +57,7 @@ __all__ = [
     "psd_to_grid_db",
     "normalise_db",
     "long_term_psd",
+    "long_term_psd_blocks",
     "long_term_spectrum_db",
     "compute_reference",
     "reference_spectrum_db",
@@ -168,10 +169,36 @@ def active_frames(audio: np.ndarray) -> np.ndarray:
 
 
 def long_term_psd(audio: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """One pass over the audio: (freqs_hz, psd) of the prepared audio, or None without usable energy."""
+    """One pass over the audio: (freqs_hz, psd) of the prepared audio, or None without usable energy.
+
+    At 44.1 kHz the audio is fed to the accumulator as it is (it removes each channel's mean
+    analytically), so no copy of the recording is made; other rates are resampled first.
+    """
+    if float(sample_rate) == ANALYSIS_SAMPLE_RATE:
+        audio = np.asarray(audio, dtype=np.float64)
+        prepare_audio(audio[:, :1] if audio.ndim == 2 else audio, sample_rate)  # shape and rate checks, on one frame
+        return long_term_psd_blocks([audio], audio.shape[0])
     prepared = prepare_audio(audio, sample_rate)
-    acc = frontend.SpectrumAccumulator(prepared.shape[0])
-    acc.update(prepared)
+    return long_term_psd_blocks([prepared], prepared.shape[0])
+
+
+def long_term_psd_blocks(blocks, channels: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`long_term_psd` of a 44.1 kHz recording given as successive blocks (constant memory).
+
+    Parameters
+    ----------
+    blocks : iterable of ndarray [shape=(channels, n)]
+        Consecutive blocks of any sizes; they need not be centred.
+    channels : int
+
+    Returns
+    -------
+    (freqs_hz, psd) or None
+        None without usable energy. The same values however the recording is cut into blocks.
+    """
+    acc = frontend.SpectrumAccumulator(channels)
+    for block in blocks:
+        acc.update(block)
     if int(frontend.activity_mask(acc.band_power()).sum()) < MIN_ACTIVE_FRAMES:
         return None
     return acc.welch_psd()

@@ -140,7 +140,9 @@ def hann_window(n: int) -> np.ndarray:
 
 
 _WINDOW32 = hann_window(N_FFT).astype(np.float32)
-_MAX_BLOCK = 1 << 18  # samples the accumulator transforms at a time
+MAX_BLOCK = 1 << 18
+"""Samples the accumulator transforms at a time (bounded temporaries for a whole file at once)."""
+
 _BINS_HZ = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
 _BAND_BINS = np.flatnonzero((_BINS_HZ >= BAND_HZ[0]) & (_BINS_HZ <= BAND_HZ[1]))
 _BAND_SLICE = slice(int(_BAND_BINS[0]), int(_BAND_BINS[-1]) + 1)
@@ -316,8 +318,8 @@ class SpectrumAccumulator:
             raise ParameterError(f"block must be shaped ({self.channels}, n), got {block.shape}")
         if not np.all(np.isfinite(block)):
             raise ParameterError("block holds NaN or infinite samples")
-        for i in range(0, block.shape[1], _MAX_BLOCK):  # bounded temporaries for a whole file at once
-            self._update(block[:, i:i + _MAX_BLOCK])
+        for i in range(0, block.shape[1], MAX_BLOCK):  # bounded temporaries for a whole file at once
+            self._update(block[:, i:i + MAX_BLOCK])
 
     def _update(self, block: np.ndarray) -> None:
         self._sum += block.sum(axis=1)

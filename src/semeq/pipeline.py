@@ -43,6 +43,7 @@ from .errors import AudioFileError, ParameterError
 
 if TYPE_CHECKING:
     from .adaptive import AdaptiveEQ, IntensitySuggestion, SemanticEQ
+    from .reference import Measurement
     from .loudness import LevelStats
 
 __all__ = ["ApplyFileResult", "apply_file", "decide_eq", "output_gain", "read_analysis_excerpt",
@@ -59,6 +60,7 @@ BLOCK_FRAMES = 1 << 16
 PROGRESS_MIN_S = 60.0
 """Files at least this long get a progress bar (when stderr is a terminal)."""
 DEFAULT_TRUE_PEAK_CEILING_DBTP = -1.0
+ANALYSIS_SAMPLE_RATE = 44100  # files at this rate are measured block by block; others from a resampled excerpt
 
 ProgressArg = Union[bool, None, Callable[[float], None]]
 
@@ -103,13 +105,15 @@ class ApplyFileResult:
 
 
 # -- shared with SemanticEQ.apply ------------------------------------------------------------
-def decide_eq(engine: "SemanticEQ", audio: np.ndarray, sample_rate: float, target: str, intensity: float | None, *,
+def decide_eq(engine: "SemanticEQ", audio: np.ndarray | None, sample_rate: float, target: str, intensity: float | None, *,
               mode: str = "toward", blend: str | None = None, alpha: float = 0.0, static: bool = False,
-              reference_audio: tuple[np.ndarray, float] | None = None) -> tuple["AdaptiveEQ", "IntensitySuggestion | None"]:
+              reference_audio: tuple[np.ndarray, float] | None = None,
+              measurement: "Measurement | None" = None) -> tuple["AdaptiveEQ", "IntensitySuggestion | None"]:
     """The EQ for a recording, and the auto-intensity suggestion when ``intensity`` is None.
 
-    The recording is measured once (:meth:`SemanticEQ.measure`) for both. The keywords are those
-    of :meth:`SemanticEQ.adaptive_eq`.
+    The recording is measured once (:meth:`SemanticEQ.measure`, unless ``measurement`` is given:
+    the file pipeline measures a file block by block) for both. The keywords are those of
+    :meth:`SemanticEQ.adaptive_eq`.
 
     Raises
     ------
@@ -122,7 +126,7 @@ def decide_eq(engine: "SemanticEQ", audio: np.ndarray, sample_rate: float, targe
     engine.target_latent(target, blend, alpha)  # bad words fail before any analysis
     if reference_audio is not None and mode != "match":
         raise ParameterError("a reference recording needs mode='match'")
-    measurement = engine.measure(audio, sample_rate)
+    measurement = engine.measure(audio, sample_rate) if measurement is None else measurement
     suggestion = None
     if intensity is None:
         suggestion = engine.suggest_intensity(audio, sample_rate, target, blend, alpha, mode=mode,
@@ -321,13 +325,20 @@ def apply_file(
     if progress is None:
         progress = sys.stderr.isatty() and frames >= PROGRESS_MIN_S * info_rate
 
-    excerpt, sample_rate, analysed_s = read_analysis_excerpt(src)
-    whole = excerpt.shape[1] if frames <= ANALYSIS_FULL_MAX_S * sample_rate else None
-    if whole is not None and whole < frames:
-        raise AudioFileError(f"{src}: truncated: the header promises {frames} frames, only {whole} could be read")
-    eq, suggestion = decide_eq(engine, excerpt, sample_rate, target, intensity, **design_kwargs)
-    if whole is None:
-        del excerpt  # pass 1 reads the file again; a whole-file excerpt serves as pass 1's input
+    if info_rate == ANALYSIS_SAMPLE_RATE:
+        # The whole file measured block by block (the same long-term spectrum as the array path),
+        # never held in memory.
+        measurement, n_read = _measure_file(src, channels, frames)
+        sample_rate, analysed_s, whole, excerpt = info_rate, n_read / info_rate, None, None
+        eq, suggestion = decide_eq(engine, None, sample_rate, target, intensity, measurement=measurement, **design_kwargs)
+    else:  # other rates are resampled for the analysis: from a bounded excerpt
+        excerpt, sample_rate, analysed_s = read_analysis_excerpt(src)
+        whole = excerpt.shape[1] if frames <= ANALYSIS_FULL_MAX_S * sample_rate else None
+        if whole is not None and whole < frames:
+            raise AudioFileError(f"{src}: truncated: the header promises {frames} frames, only {whole} could be read")
+        eq, suggestion = decide_eq(engine, excerpt, sample_rate, target, intensity, **design_kwargs)
+        if whole is None:
+            del excerpt  # pass 1 reads the file again; a whole-file excerpt serves as pass 1's input
 
     bar = _Progress(progress, frames if eq.is_bypass else 2 * frames, f"semeq {src.name}")
     try:
@@ -375,11 +386,36 @@ def apply_file(
                            output_subtype=out_format.subtype)
 
 
-def _blocks(src: Path):
-    """The file's blocks of :data:`BLOCK_FRAMES` frames, shaped (channels, samples), float64."""
+def _measure_file(src: Path, channels: int, frames: int) -> tuple["Measurement", int]:
+    """The measurement of a 44.1 kHz file read block by block (constant memory), and the frames read."""
+    from .analysis import long_term_psd_blocks
+    from .frontend import MAX_BLOCK
+    from .reference import measure_psd
+
+    n_read = 0
+
+    def counted():
+        nonlocal n_read
+        # Blocks of the size the accumulator transforms at a time: the sums then run in the same
+        # order as for the whole array, so the file and array paths agree bit for bit.
+        for block in _blocks(src, MAX_BLOCK):
+            n_read += block.shape[1]
+            yield block
+
+    psd = long_term_psd_blocks(counted(), channels)
+    if n_read < frames:
+        raise AudioFileError(f"{src}: truncated: the header promises {frames} frames, only {n_read} could be read")
+    if psd is None:
+        raise ParameterError("the audio is silent or too short: no usable energy between 100 Hz and 10 kHz "
+                             "(silence, DC, a lone click, or under about 0.1 s of sound): nothing to analyse or equalise")
+    return measure_psd(*psd, ANALYSIS_SAMPLE_RATE), n_read
+
+
+def _blocks(src: Path, block_frames: int = BLOCK_FRAMES):
+    """The file's blocks of ``block_frames`` frames, shaped (channels, samples), float64."""
     with _open(src) as f:
         while True:
-            block = _read(f, src, BLOCK_FRAMES)
+            block = _read(f, src, block_frames)
             if block.shape[1] == 0:
                 return
             yield block
