@@ -735,3 +735,15 @@ def test_reset_forgets_the_kept_spectrum(rng):
     np.testing.assert_array_equal(out[:, :first_request], low[:, :first_request])  # bypass until the new analysis
     power = analyzer.last_power
     assert 10 * np.log10(power[(freqs > 200) & (freqs < 800)].mean() / power[freqs > 8000].mean()) > 80.0
+
+
+def test_a_transposed_frame_is_refused_with_the_fix_named():
+    """Issue 13: a (samples, channels) frame, what soundfile gives, is refused at once with 'pass frame.T'."""
+    from semeq.errors import ParameterError
+
+    with StreamingAdaptiveEQ(SR, 2, analyzer=TiltPowerAnalyzer()) as engine:
+        with pytest.raises(ParameterError, match=r"pass frame\.T"):
+            engine.process(np.zeros((512, 2)))
+        with pytest.raises(ParameterError, match="float32 or float64"):
+            engine.process(np.zeros((2, 512), dtype=np.int16))
+        assert engine.process(np.zeros((2, 512))).shape == (2, 512)  # the stream is as it was

@@ -897,7 +897,8 @@ class StreamingAdaptiveEQ:
         """
         x = frame if isinstance(frame, np.ndarray) else np.asarray(frame)
         if x.ndim != 2 or x.shape[0] != self.channels:
-            raise ParameterError(f"frame must be shaped ({self.channels}, n) (channels, samples), got {x.shape}")
+            hint = "; pass frame.T" if x.ndim == 2 and x.shape[1] == self.channels and x.shape[0] != self.channels else ""
+            raise ParameterError(f"frame must be shaped ({self.channels}, n) (channels, samples), got {x.shape}{hint}")
         if x.dtype.kind != "f":
             raise ParameterError(f"frame must hold float32 or float64 samples, got dtype {x.dtype}")
         n = x.shape[1]
