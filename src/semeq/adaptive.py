@@ -408,14 +408,6 @@ class SemanticEQ:
         d = max(float(distance_db), 0.0)
         return 1.0 if d < 1e-9 else float(m * -math.expm1(-d / m) / d)
 
-    def _target_curve(self, balance: "Balance", target: str, blend: str | None, alpha: float,
-                      reference_audio: tuple[np.ndarray, float] | None) -> np.ndarray:
-        """match's target: the word's curve, or a reference recording's balance on the common band."""
-        if reference_audio is None:
-            return self.word_curve_db(target, blend, alpha)
-        ref_balance = self.balance(*reference_audio)
-        return np.where(ref_balance.held, np.nan_to_num(ref_balance.balance_db), 0.0)
-
     def designed_change_db(self, balance: "Balance", target: str, intensity: float, *, mode: str = "toward",
                            blend: str | None = None, alpha: float = 0.0,
                            reference_audio: tuple[np.ndarray, float] | None = None) -> np.ndarray:
