@@ -355,8 +355,10 @@ def build_corpus(
     progress : bool
         A tqdm bar on stderr.
     licenses_dir : str or PathLike, optional
-        Where the copyright files are copied for the repository (default: ``licenses/`` beside
-        the manifest).
+        A folder to copy the copyright files to besides the cache's ``licenses/`` (default: none;
+        the repository keeps only the manifest, whose ``license`` column names each track's
+        licence: copyright files of the packages behind the development data are the data's
+        own, which the repository must not copy).
 
     Returns
     -------
@@ -372,7 +374,7 @@ def build_corpus(
         check_allowed(spec.name)
     cache_dir = Path(cache_dir).expanduser()
     manifest_path = Path(manifest_path)
-    licenses_dir = Path(licenses_dir) if licenses_dir is not None else manifest_path.parent / "licenses"
+    licenses_dir = Path(licenses_dir) if licenses_dir is not None else None
     apt = apt or AptClient()
     cache_dir.mkdir(parents=True, exist_ok=True)
     if not apt.has_lists():
@@ -441,6 +443,8 @@ def build_corpus(
             codec=f["codec"], split=split_of[spec.name],
         ))
     write_manifest(summary.tracks, manifest_path)
+    if licenses_dir is None:
+        return summary
     licenses_dir.mkdir(parents=True, exist_ok=True)
     for spec, state in states:
         if state.get("copyright_path") and any(t.package == spec.name for t in summary.tracks):
