@@ -16,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reference", help="build the music reference the profile and the rules read against",
                        description="Measure real music and write the music reference (per-band percentiles and the "
                                    "tracks' level-normalised long-term spectra) as JSON.")
+    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])  # no verb: this command's help
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     b = verbs.add_parser("build", help="measure tracks and write the reference")
     src = b.add_mutually_exclusive_group(required=True)
