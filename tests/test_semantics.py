@@ -207,3 +207,24 @@ def test_reference_file_errors(tmp_path):
         MusicReference.from_spectra(np.zeros((1, GRID_FREQS_HZ.size)), ["one"])
     with pytest.raises(ParameterError):
         MusicReference.from_spectra(np.zeros((3, GRID_FREQS_HZ.size)), ["a", "b", "c"]).percentile_db(33)
+
+
+def test_reference_build_command_from_a_folder_of_clips(tmp_path, rng):
+    import soundfile as sf
+
+    from semeq.cli import main
+
+    octaves = np.log2(np.maximum(np.fft.rfftfreq(44100, 1 / 44100), 20.0) / 1000.0)
+    for k, tilt in enumerate((-4.0, -2.0, 0.0)):
+        spectrum = (rng.standard_normal(octaves.size) + 1j * rng.standard_normal(octaves.size)) * 10 ** (tilt * octaves / 20)
+        x = np.fft.irfft(spectrum, 44100)
+        sf.write(str(tmp_path / f"clip{k}.wav"), 0.1 * x / np.std(x), 44100, subtype="FLOAT")
+    out = tmp_path / "ref.json"
+    assert main(["reference", "build", "--clips", str(tmp_path), "--out", str(out)]) == 0
+    ref = MusicReference.load(out)
+    assert ref.n_tracks == 3 and ref.source["kind"] == "clips"
+    # the centre is the per-band median: the -2 dB/octave clip, between the other two
+    mid = NORM & (GRID_FREQS_HZ > 200)
+    slope = np.polyfit(np.log2(GRID_FREQS_HZ[mid] / 1000), ref.centre_db[mid], 1)[0]
+    assert slope == pytest.approx(-2.0, abs=0.5)
+    assert main(["reference", "build", "--clips", str(tmp_path), "--out", str(out)]) == 2  # no clobbering without --force
