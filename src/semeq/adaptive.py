@@ -69,8 +69,10 @@ CURVE_FREQS_HZ: np.ndarray = np.geomspace(20.0, 20000.0, 256)
 """Grid on which curves are reported and plotted (256 log-spaced points, 20 Hz-20 kHz)."""
 _BAND = (CURVE_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (CURVE_FREQS_HZ <= PROFILE_BAND_HZ[1])
 _FIT_EDGE = 0.45  # fit points stay below 0.45 x sample rate (the biquad design clamps there too)
+FIT_BOUND_DB = 0.5
+"""The designed change is realised within this RMS error over the held band where a 5-band EQ can."""
 _STREAM_REDESIGN_DB = 0.1  # streaming: a designed change that moved less than this anywhere keeps its EQ
-_STREAM_START_TOLERANCE_DB = 0.5  # streaming: a warm-started fit within this RMS error is kept (the fit bound)
+_STREAM_START_TOLERANCE_DB = 0.25  # streaming: a warm-started fit within this RMS error is kept (half the fit bound)
 
 
 def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
@@ -485,8 +487,15 @@ class SemanticEQ:
         points = GRID_FREQS_HZ < _FIT_EDGE * float(sample_rate)
         target = taper_above(extended, content | held)[points]
         freqs = GRID_FREQS_HZ[points]
+        def held_rms(params: EQParams) -> float:
+            return float(np.sqrt(np.mean((eq_response_single(params, freqs, float(sample_rate)) - target)[held[points]] ** 2)))
+
         fitted = fit_eq(target, freqs, sample_rate=float(sample_rate), start=start,
                         start_tolerance_db=_STREAM_START_TOLERANCE_DB)
+        if start is None and held_rms(fitted.params) > FIT_BOUND_DB:  # a harder curve: a wider search
+            wider = fit_eq(target, freqs, sample_rate=float(sample_rate), n_random_starts=24, seed=1)
+            if held_rms(wider.params) < held_rms(fitted.params):
+                fitted = wider
         err = (eq_response_single(fitted.params, freqs, float(sample_rate)) - target)[held[points]]
         return FitResult(params=fitted.params, rms_error_db=float(np.sqrt(np.mean(err**2))),
                          mae_db=float(np.mean(np.abs(err))), max_error_db=float(np.max(np.abs(err))))
@@ -545,7 +554,7 @@ class SemanticEQ:
         ``freqs_hz`` are uniform bins from 0 Hz to the stream's Nyquist frequency, ``power`` the
         window's one-sided PSD. The same reference, held band, rule and fit as the file path;
         the fit is warm-started from this analyzer's previous streaming fit (kept when within
-        0.5 dB RMS, the fit bound of the file path), and a designed change that moved by less
+        0.25 dB RMS, half the fit bound of the file path), and a designed change that moved by less
         than 0.1 dB anywhere since the last window keeps the last EQ without a fit.
         """
         from .reference import measure_psd
