@@ -342,7 +342,9 @@ def test_streaming_with_the_shipped_models_converges_to_the_offline_render(engin
     assert result.eq.change_rms_db > 1.0  # a real EQ
     last = slice(4 * SAMPLE_RATE, None)  # once the 2 s window is full, plus the glide
     diff_db = 20 * np.log10(np.std(out[:, last] - offline[:, last]) / np.std(offline[:, last]))
-    assert diff_db < -60.0, diff_db  # measured -88 dB: the same long-term spectrum, rule and fit
+    # measured -55 dB: the stream keeps a warm-started fit within 0.5 dB RMS of its design (the file
+    # path's fit bound) where the offline render runs the global search
+    assert diff_db < -50.0, diff_db
     assert np.array_equal(out[:, : SAMPLE_RATE // 4], x[:, : SAMPLE_RATE // 4])  # before any analysis: the input
 
 

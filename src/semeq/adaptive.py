@@ -72,7 +72,7 @@ _FIT_EDGE = 0.45  # fit points stay below 0.45 x sample rate (the biquad design 
 FIT_BOUND_DB = 0.5
 """The designed change is realised within this RMS error over the held band where a 5-band EQ can."""
 _STREAM_REDESIGN_DB = 0.1  # streaming: a designed change that moved less than this anywhere keeps its EQ
-_STREAM_START_TOLERANCE_DB = 0.25  # streaming: a warm-started fit within this RMS error is kept (half the fit bound)
+_STREAM_START_TOLERANCE_DB = 0.5  # streaming: a warm-started fit within this RMS error is kept (the fit bound)
 
 
 def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
@@ -554,7 +554,7 @@ class SemanticEQ:
         ``freqs_hz`` are uniform bins from 0 Hz to the stream's Nyquist frequency, ``power`` the
         window's one-sided PSD. The same reference, held band, rule and fit as the file path;
         the fit is warm-started from this analyzer's previous streaming fit (kept when within
-        0.25 dB RMS, half the fit bound of the file path), and a designed change that moved by less
+        0.5 dB RMS, the fit bound of the file path), and a designed change that moved by less
         than 0.1 dB anywhere since the last window keeps the last EQ without a fit.
         """
         from .reference import measure_psd
