@@ -45,7 +45,6 @@ Position along a direction
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,11 +330,6 @@ class MusicReference:
             Path(tmp).write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n")
         return path
 
-    @property
-    def sha256(self) -> str:
-        """Fingerprint of the spectra (what every statistic derives from)."""
-        return hashlib.sha256(np.nan_to_num(self.spectra_db.round(2), nan=-999.0).tobytes()).hexdigest()
-
     # -- statistics ----------------------------------------------------------------------------
     @property
     def n_tracks(self) -> int:
@@ -389,12 +383,6 @@ class MusicReference:
             for q, v in zip(PERCENTILES, values):
                 out[q][cols] = v
         return out
-
-    def positions(self, direction_db: np.ndarray, band: np.ndarray) -> np.ndarray:
-        """Positions of the reference tracks that hold ``band`` along a direction (dB, level-free)."""
-        d = _unit_directions(np.atleast_2d(direction_db), band)
-        ok = np.all(np.isfinite(self.spectra_db[:, band]), axis=1)
-        return np.where(band, np.nan_to_num(self.spectra_db[ok]), 0.0) @ d[0]  # d sums to 0 over the band: level drops out
 
     def percentiles(self, spectrum_db: np.ndarray, directions_db: np.ndarray, band: np.ndarray) -> np.ndarray:
         """Share (0-100 %) of the reference music lying less far than the recording along each direction.
