@@ -9,6 +9,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from semeq.cli import main
+from semeq.errors import SemeqError
 from semeq.eq_model import EQModel
 
 
@@ -77,5 +78,5 @@ def test_training_is_deterministic_for_a_seed(tmp_path, data_root):
     assert model.meta["train_config"]["seed"] == 5 and model.latent_dim == 32
     split = model.meta["split"]["row_ids"]
     assert not (set(split["train"]) & set(split["test"]))
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(SemeqError, match="already exists"):
         train_eq_model(safe, None, tmp_path / "a", config, progress=False, log=lambda s: None, subsample_safe=4)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import semeq.pipeline as pipeline
+import semeq.io as semeq_io
 from semeq import AudioFileError, ParameterError
 from semeq.adaptive import SemanticEQ
 from semeq.io import load_audio
@@ -86,8 +86,8 @@ def test_a_long_file_is_analysed_from_evenly_spaced_windows(tmp_path, monkeypatc
     x = _music_like(9.0, seed=3)
     path = tmp_path / "long.wav"
     sf.write(str(path), x.T, SAMPLE_RATE, subtype="FLOAT")
-    monkeypatch.setattr(pipeline, "ANALYSIS_FULL_MAX_S", 4.0)
-    monkeypatch.setattr(pipeline, "ANALYSIS_N_WINDOWS", 3)
+    monkeypatch.setattr(semeq_io, "ANALYSIS_FULL_MAX_S", 4.0)
+    monkeypatch.setattr(semeq_io, "ANALYSIS_N_WINDOWS", 3)
     excerpt, rate, analysed_s = read_analysis_excerpt(path)
     window = int(2.0 * SAMPLE_RATE)
     stored = x.astype(np.float32).astype(np.float64)
@@ -99,8 +99,8 @@ def test_a_long_file_is_analysed_from_evenly_spaced_windows(tmp_path, monkeypatc
 
 def test_memory_does_not_grow_with_the_file(tmp_path, engine, monkeypatch):
     """Past the analysis excerpt, peak memory is a few blocks, whatever the length."""
-    monkeypatch.setattr(pipeline, "ANALYSIS_FULL_MAX_S", 4.0)
-    monkeypatch.setattr(pipeline, "ANALYSIS_N_WINDOWS", 2)
+    monkeypatch.setattr(semeq_io, "ANALYSIS_FULL_MAX_S", 4.0)
+    monkeypatch.setattr(semeq_io, "ANALYSIS_N_WINDOWS", 2)
     peaks = {}
     for seconds in (20.0, 80.0):
         src = tmp_path / f"in{seconds:g}.wav"

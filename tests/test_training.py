@@ -219,7 +219,9 @@ def test_vocabulary_embeds_safe_words_at_their_centroid(rng):
     entries, emb = build_vocabulary(vae, data)
     words = np.array(data.safe.descriptors)
     for e, z in zip(entries, emb):
-        np.testing.assert_allclose(z, encode_mu(vae, data.safe.params[words == e["word"]]).mean(axis=0), atol=1e-12)
+        # float32 network: the batched and the per-word encodings differ in the last float32 bits
+        np.testing.assert_allclose(z, encode_mu(vae, data.safe.params[words == e["word"]]).mean(axis=0),
+                                   rtol=1e-5, atol=1e-7)
         assert e["count"] == 8 and e["confidence"] == pytest.approx(8 / 13, abs=1e-4)
 
 

@@ -17,9 +17,13 @@ Where a recording stands
 Modes
     ``"toward"`` (default): the direction-safe change of :func:`semeq.semantics.toward_change_db`:
     the sign of the word's own EQ in every band or zero, at most twice the word, nothing where
-    the recording already has the word. ``"match"``: the seed's rule, the whole balance moved
-    toward the word's absolute point (or a reference recording's balance) by the intensity, in
-    either direction. ``"static"``: the word's own EQ scaled by the intensity, whatever the input.
+    the recording already has the word. ``"match"``: the whole balance moved toward the word's
+    absolute point (or a reference recording's balance) by the intensity, in either direction.
+    ``"static"``: the word's own EQ scaled by the intensity, whatever the input. ``"latent"``: the
+    seed's own rule, kept so that it can be compared: the audio encoder (log-mel -> CNN) reads
+    the recording's latent ``z_audio``, ``z_final = z_audio + I (z_target - z_audio)``, and the
+    change is ``decode(z_final)`` after undoing ``decode(z_audio)``; like match it can go against
+    the word (``benchmarks/eval_semantics.py`` measures how often).
     The designed change is realised as ONE 5-band SAFE-layout EQ (a least-squares fit over the
     band the file holds, reported with its error); that setting is exactly what is applied and
     printed. Intensity 0, or nothing needed, is an exact bypass: the input is returned sample
@@ -28,9 +32,14 @@ Semantic profile
     For each word, where the recording stands along the word's direction (its level-free EQ curve
     over the held part of 100 Hz-10 kHz) as a percentile of the music reference: "warmer than
     92 % of the reference music". ``score = percentile / 100``.
+Targets
+    A target is a word or a phrase, understood once (:meth:`SemanticEQ.understand`,
+    :mod:`semeq.phrases`) into signed, weighted words; its curve ``w(f)`` is what every rule
+    reads (:meth:`SemanticEQ.word_curve_db`). "less X" is exactly ``-w_X``. What the user asked
+    for travels as one :class:`semeq.request.EQRequest` (:meth:`SemanticEQ.request`).
 Auto-intensity
     ``tanh(u)`` with ``u`` the need of :func:`semeq.semantics.need` (toward and the default);
-    for ``"match"``, ``g(d) / d`` with ``d`` the RMS distance to the target and
+    for ``"match"`` and ``"latent"``, ``g(d) / d`` with ``d`` the RMS distance to the target and
     ``g(d) = M (1 - exp(-d / M))``, ``M = 6 dB``.
 """
 
@@ -52,13 +61,14 @@ if TYPE_CHECKING:
     from .audio_encoder import AudioEncoder
     from .eq_model import EQModel
     from .fitting import FitResult
+    from .phrases import Interpretation
     from .reference import Balance, Measurement, MusicReference
+    from .request import EQRequest
 
 __all__ = ["SemanticEQ", "AdaptiveEQ", "ProfileEntry", "Profile", "IntensitySuggestion", "ApplyResult",
            "PROFILE_BAND_HZ", "AUTO_INTENSITY_MAX_CHANGE_DB", "MODES", "Mode"]
 
-Mode = Literal["toward", "match", "static"]
-MODES: tuple[str, ...] = ("toward", "match", "static")
+from .request import MODES, Mode  # noqa: E402  (declared once, there)
 PROFILE_BAND_HZ = frontend.BAND_HZ
 """Band over which curves are compared (profile directions, distances, change sizes): 100 Hz-10 kHz."""
 PROFILE_MIN_CONFIDENCE = 0.5
@@ -91,16 +101,6 @@ def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
 def band_rms_db(curve_db: np.ndarray) -> float:
     """RMS of a curve on :data:`CURVE_FREQS_HZ` over :data:`PROFILE_BAND_HZ`, in dB."""
     return float(np.sqrt(np.mean(np.asarray(curve_db)[..., _BAND] ** 2)))
-
-
-def _check_mode(mode: str, static: bool) -> str:
-    if static:
-        if mode not in ("toward", "static"):
-            raise ParameterError(f"static=True contradicts mode={mode!r}; use mode='static'")
-        return "static"
-    if mode not in MODES:
-        raise ParameterError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return mode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +160,8 @@ class AdaptiveEQ:
     blend: str | None = None
     alpha: float = 0.0
     notes: tuple[str, ...] = ()
+    request: "EQRequest | None" = None
+    """The request this EQ answers (its target phrase as understood)."""
 
     @property
     def static(self) -> bool:
@@ -186,6 +188,11 @@ class AdaptiveEQ:
              "mode": self.mode, "change_rms_db": round(self.change_rms_db, 3),
              "net_curve_db": {"freqs_hz": CURVE_FREQS_HZ[::16].round(1).tolist(), "gain_db": self.curve_db[::16].round(2).tolist()},
              "cascade": [p.to_dict() for p in self.cascade], "notes": list(self.notes)}
+        if self.request is not None:
+            d["understood"] = self.request.target.to_dict()
+            if self.request.blend is not None:
+                d["blend_understood"] = self.request.blend.to_dict()
+            d["intensity_source"] = self.request.intensity_source
         if self.designed_db is not None:
             d["designed_change_db"] = {"freqs_hz": GRID_FREQS_HZ.round(1).tolist(), "gain_db": np.round(self.designed_db, 2).tolist()}
         if self.balance is not None:
@@ -274,6 +281,8 @@ class SemanticEQ:
         self._audio_encoder = audio_encoder
         self._word_curves: dict[str, np.ndarray] | None = None
         self._target_curves: dict[tuple, np.ndarray] = {}  # word_curve_db's cache
+        self._understood: dict[str, "Interpretation"] = {}  # understand()'s cache
+        self._reference_balances: dict[str, "Balance"] = {}  # reference_balance()'s cache
         self._stream_start: EQParams | None = None  # the streaming engine's previous fit (a warm start)
         self._stream_last: tuple | None = None  # (target key, designed change, cascade) of the last streaming design
 
@@ -290,54 +299,174 @@ class SemanticEQ:
 
     @classmethod
     def from_dir(cls, path: str | Path) -> "SemanticEQ":
-        """Load trained models from a folder holding eq_vae.* and audio_encoder.* files (and, if
-        present, music_reference.json; else the shipped reference)."""
-        from .audio_encoder import AudioEncoder
+        """Load trained models from a folder holding eq_vae.* files, and, if present,
+        audio_encoder.* (read only by ``mode="latent"``; else the shipped encoder, loaded on first
+        use) and music_reference.json (else the shipped reference)."""
         from .eq_model import EQModel
         from .reference import MusicReference
 
         path = Path(path)
         reference = MusicReference.load(path / "music_reference.json") if (path / "music_reference.json").is_file() else None
-        return cls(EQModel.load(path), AudioEncoder.load(path), reference=reference)
+        encoder = None
+        if (path / "audio_encoder.safetensors").is_file():
+            from .audio_encoder import AudioEncoder
+
+            encoder = AudioEncoder.load(path)
+        return cls(EQModel.load(path), encoder, reference=reference)
+
+    # -- what the user asked for ------------------------------------------------------------------
+    def understand(self, text: "str | Interpretation") -> "Interpretation":
+        """A phrase, understood against the vocabulary (:func:`semeq.phrases.understand`; cached).
+
+        Raises
+        ------
+        UnknownWordError
+            Nothing in the text could be understood; the message suggests known words.
+        """
+        from .phrases import Interpretation, understand
+
+        if isinstance(text, Interpretation):
+            return text
+        if not isinstance(text, str):
+            raise ParameterError(f"the target must be a word or a phrase, got {type(text).__name__}")
+        hit = self._understood.get(text)
+        if hit is None:
+            hit = understand(text, self.eq_model)
+            if len(self._understood) < 1024:
+                self._understood[text] = hit
+        return hit
+
+    def request(self, target: "str | Interpretation", intensity: "float | str | None" = None, *,
+                mode: str | None = None, static: bool = False, blend: "str | Interpretation | None" = None,
+                alpha: float | None = None, reference: "str | Path | tuple[np.ndarray, float] | None" = None,
+                loudness_match: bool = True, true_peak_ceiling_dbtp: float = -1.0) -> "EQRequest":
+        """Build the one :class:`~semeq.request.EQRequest` a front end passes down.
+
+        Parameters
+        ----------
+        target : str or Interpretation
+            A word or a phrase ("warm", "a bit darker", "less harsh", "más cálido").
+        intensity : float in [0, 1], "auto" or None
+            A number wins; ``"auto"`` chooses it from the recording; None takes the phrase's amount
+            words ("a touch", "much more"), else :data:`semeq.request.DEFAULT_INTENSITY`.
+        mode : {"toward", "match", "static", "latent"}, optional
+            Default "match" with a reference recording, else "toward". ``static=True`` is "static".
+        blend, alpha : a second word or phrase, and its weight (default 0.5 with a blend)
+        reference : path or (audio, sample_rate), optional
+            A recording whose balance ``match`` moves toward.
+        """
+        from .request import DEFAULT_INTENSITY, EQRequest, check_mode
+
+        if mode is None and reference is not None and not static:
+            mode = "match"
+        mode = check_mode(mode, static)
+        interp = self.understand(target)
+        blend_interp = None if blend is None else self.understand(blend)
+        if alpha is None:
+            alpha = 0.5 if blend is not None else 0.0
+        notes: list[str] = []
+        if isinstance(intensity, str):
+            if intensity != "auto":
+                raise ParameterError(f"intensity must be a number in [0, 1] or 'auto', got {intensity!r}")
+            value, source = None, "auto"
+        elif intensity is None:
+            value, source = (interp.intensity, "amount") if interp.intensity is not None else (DEFAULT_INTENSITY, "default")
+        else:
+            value, source = intensity, "given"
+        if interp.intensity is not None and source in ("given", "auto"):
+            what = "auto-intensity" if source == "auto" else f"intensity {float(intensity):.2f}"
+            notes.append(f"the amount \"{interp.amount}\" ({interp.intensity:.2f}) was overridden by the explicit {what}")
+        ref = reference
+        if isinstance(reference, (str, Path)):
+            ref = Path(reference)
+        return EQRequest(target=interp, intensity=value, intensity_source=source, mode=mode, blend=blend_interp,
+                         alpha=alpha, reference=ref, loudness_match=loudness_match,
+                         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp, notes=tuple(notes))
+
+    def _as_request(self, target, intensity, **kwargs) -> "EQRequest":
+        """The keyword API's request: ``intensity=None`` means auto-intensity there (as it always has)."""
+        from .request import EQRequest
+
+        if isinstance(target, EQRequest):
+            return target
+        reference_audio = kwargs.pop("reference_audio", None)
+        if reference_audio is not None:
+            kwargs["reference"] = reference_audio
+        return self.request(target, "auto" if intensity is None else intensity, **kwargs)
 
     # -- the latent space (words) ---------------------------------------------------------------
     def encode(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
-        """The audio encoder's latent of a recording (32,)."""
+        """The audio encoder's latent of a recording (32,): what ``mode="latent"`` reads."""
         audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         return np.asarray(self.audio_encoder.encode(audio, sample_rate), dtype=np.float64)
 
-    def target_latent(self, target: str, blend: str | None = None, alpha: float = 0.0) -> np.ndarray:
-        """A word's embedding, or ``(1 - alpha) * target + alpha * blend``."""
+    def _term_latent(self, term) -> np.ndarray:
+        if term.latent is not None:
+            return np.asarray(term.latent, dtype=np.float64)
+        return np.asarray(self.eq_model.embedding(term.word), dtype=np.float64)
+
+    def _weighted_terms(self, target, blend=None, alpha: float = 0.0) -> list[tuple[float, int, np.ndarray]]:
+        """``(weight, sign, latent)`` of every term of the target (x (1 - alpha)) and the blend (x alpha)."""
         alpha = _check_unit("alpha", alpha)
-        z = np.asarray(self.eq_model.embedding(target), dtype=np.float64)
-        if blend is not None:
-            z = (1.0 - alpha) * z + alpha * np.asarray(self.eq_model.embedding(blend), dtype=np.float64)
-        elif alpha != 0.0:
+        target = self.understand(target)
+        if blend is None and alpha != 0.0:
             raise ParameterError("alpha needs a blend word")
-        return z
+        parts = [(target, 1.0 - alpha)] + ([(self.understand(blend), alpha)] if blend is not None else [])
+        return [(share * t.weight, int(t.sign), self._term_latent(t)) for interp, share in parts for t in interp.terms
+                if share * t.weight > 0.0 or len(parts) == 1]
 
-    def decode_curve(self, z: np.ndarray) -> np.ndarray:
-        """The absolute EQ curve (dB on CURVE_FREQS_HZ) of a latent."""
-        return eq_response(self.eq_model.decode(z), CURVE_FREQS_HZ)
+    def target_latent(self, target, blend=None, alpha: float = 0.0) -> np.ndarray:
+        """The latent of a target: a word's embedding, ``(1 - alpha) * target + alpha * blend``, or
+        the weighted mean of a phrase's words. Only for words that all point the same way: a
+        phrase mixing "more X" and "less Y" has no single latent (ParameterError)."""
+        terms = self._weighted_terms(target, blend, alpha)
+        if len({s for _, s, _ in terms}) > 1:
+            raise ParameterError("a phrase that mixes 'more' and 'less' has no single latent")
+        total = sum(a for a, _, _ in terms)
+        return sum(a * z for a, _, z in terms) / total
 
-    def cascade_for(self, z_audio: np.ndarray, z_target: np.ndarray, intensity: float) -> tuple[EQParams, EQParams]:
-        """``(decode(z_final), decode(z_audio).inverted())`` for ``z_final`` between the two (latent path)."""
-        intensity = _check_unit("intensity", intensity)
-        z_final = z_audio + intensity * (z_target - z_audio)
-        return self.eq_model.decode(z_final), self.eq_model.decode(z_audio).inverted()
+    def target_sign(self, target, blend=None, alpha: float = 0.0) -> int:
+        """+1 (toward the words), -1 (away from them: "less X"), 0 (a mix of both)."""
+        signs = {s for _, s, _ in self._weighted_terms(target, blend, alpha)}
+        return signs.pop() if len(signs) == 1 else 0
 
-    def word_curve_db(self, target: str, blend: str | None = None, alpha: float = 0.0) -> np.ndarray:
-        """The word's own EQ curve ``w(f)`` on the analysis grid (dB, 44.1 kHz design)."""
+    def word_curve_db(self, target, blend=None, alpha: float = 0.0) -> np.ndarray:
+        """The target's own EQ curve ``w(f)`` on the analysis grid (dB, 44.1 kHz design).
+
+        One word: its decoded embedding's response. Words that point the same way: the response
+        of their latent interpolation (what ``--blend`` has always done), with the sign of the
+        phrase ("less X": exactly ``-w_X``). A phrase mixing "more" and "less": the weighted sum
+        of the signed curves.
+        """
         from .analysis import GRID_FREQS_HZ
 
-        key = (target, blend, float(alpha))
+        key = (self.understand(target), None if blend is None else self.understand(blend), float(alpha))
         curve = self._target_curves.get(key)
         if curve is None:
-            curve = eq_response(self.eq_model.decode(self.target_latent(target, blend, alpha)), GRID_FREQS_HZ)
+            terms = self._weighted_terms(target, blend, alpha)
+            sign = self.target_sign(target, blend, alpha)
+            if sign != 0:
+                curve = sign * eq_response(self.eq_model.decode(self.target_latent(target, blend, alpha)), GRID_FREQS_HZ)
+            else:
+                total = sum(a for a, _, _ in terms)
+                curve = sum(a / total * s * eq_response(self.eq_model.decode(z), GRID_FREQS_HZ) for a, s, z in terms)
+            curve = np.asarray(curve, dtype=np.float64) + 0.0  # -0.0 -> 0.0
             curve.setflags(write=False)
             if len(self._target_curves) < 256:  # a few words and blends per session; bounded anyway
                 self._target_curves[key] = curve
         return curve
+
+    def static_eq(self, target, blend=None, alpha: float = 0.0) -> EQParams:
+        """The target's own 5-band EQ at intensity 1 (``mode="static"``): the decoded latent, its exact
+        inverse for "less X", or a 5-band fit of the curve of a phrase mixing "more" and "less"."""
+        sign = self.target_sign(target, blend, alpha)
+        if sign != 0:
+            p = self.eq_model.decode(self.target_latent(target, blend, alpha))
+            return p if sign > 0 else p.inverted()
+        from .analysis import GRID_FREQS_HZ
+        from .fitting import fit_eq
+
+        return fit_eq(self.word_curve_db(target, blend, alpha), GRID_FREQS_HZ, sample_rate=44100.0).params
 
     def _grid_curves(self) -> dict[str, np.ndarray]:
         """Every word's own EQ curve on the analysis grid (cached)."""
@@ -395,11 +524,11 @@ class SemanticEQ:
         entries.sort(key=lambda e: (-e.percentile, e.word))
         return Profile(entries=entries[: int(top_k)], balance=balance)
 
-    def score(self, audio: np.ndarray, sample_rate: float, word: str) -> float:
-        """Where the recording stands along one word: its music percentile / 100, in [0, 1]."""
+    def score(self, audio: np.ndarray, sample_rate: float, word) -> float:
+        """Where the recording stands along a word (or a phrase's curve): its music percentile / 100, in [0, 1]."""
         m = self.measure(audio, sample_rate)
         band = self._profile_band(self.reference.balance(m))
-        curve = self._grid_curves()[self.eq_model.entry(word).word]
+        curve = self.word_curve_db(word)
         return float(self.reference.percentiles(m.spectrum_db, curve[None], band)[0]) / 100.0
 
     # -- the rules -------------------------------------------------------------------------------
@@ -410,57 +539,99 @@ class SemanticEQ:
         d = max(float(distance_db), 0.0)
         return 1.0 if d < 1e-9 else float(m * -math.expm1(-d / m) / d)
 
-    def designed_change_db(self, balance: "Balance", target: str, intensity: float, *, mode: str = "toward",
-                           blend: str | None = None, alpha: float = 0.0,
-                           reference_audio: tuple[np.ndarray, float] | None = None) -> np.ndarray:
-        """The change (dB on the analysis grid, 0 outside the held band) a mode asks for."""
+    def reference_balance(self, reference) -> "Balance":
+        """The balance of a reference recording (a path, read as the analysis reads any file, or
+        ``(audio, sample_rate)``); a path's is cached."""
+        if isinstance(reference, tuple):
+            return self.balance(*reference)
+        key = str(reference)
+        hit = self._reference_balances.get(key)
+        if hit is None:
+            from .io import read_analysis_excerpt
+
+            excerpt, sample_rate, _ = read_analysis_excerpt(reference)
+            hit = self.balance(excerpt, sample_rate)
+            if len(self._reference_balances) < 8:
+                self._reference_balances[key] = hit
+        return hit
+
+    def designed_change_db(self, balance: "Balance", request: "EQRequest", intensity: float | None = None, *,
+                           audio: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+        """The change (dB on the analysis grid, 0 outside the held band) the request's mode asks for.
+
+        ``intensity`` overrides the request's; ``audio`` ``(audio, sample_rate)`` is needed by
+        ``mode="latent"`` only (its encoder reads the audio, not the measurement).
+        """
         from . import semantics
 
         held = balance.held
-        if mode == "toward":
-            return semantics.toward_change_db(balance.balance_db, self.word_curve_db(target, blend, alpha), held, intensity)
-        if mode == "match":
-            if reference_audio is not None:
-                ref = self.balance(*reference_audio)
+        intensity = request.intensity if intensity is None else intensity
+        w = self.word_curve_db(request.target, request.blend, request.alpha)
+        if request.mode == "toward":
+            return semantics.toward_change_db(balance.balance_db, w, held, intensity)
+        if request.mode == "match":
+            if request.reference is not None:
+                ref = self.reference_balance(request.reference)
                 held = held & ref.held
-                t = np.where(held, np.nan_to_num(ref.balance_db), 0.0)
-            else:
-                t = self.word_curve_db(target, blend, alpha)
-            return semantics.match_change_db(balance.balance_db, t, held, intensity)
-        raise ParameterError(f"mode {mode!r} has no designed change")
+                w = np.where(held, np.nan_to_num(ref.balance_db), 0.0)
+            return semantics.match_change_db(balance.balance_db, w, held, intensity)
+        if request.mode == "latent":
+            return self._latent_change_db(request, intensity, audio, held)
+        raise ParameterError(f"mode {request.mode!r} has no designed change")
 
-    def suggest_intensity(self, audio: np.ndarray, sample_rate: float, target: str, blend: str | None = None,
+    def _latent_change_db(self, request: "EQRequest", intensity: float, audio, held: np.ndarray) -> np.ndarray:
+        """The seed's rule: ``z_final = z_audio + I (z_target - z_audio)``; the change is
+        ``decode(z_final)`` after undoing ``decode(z_audio)`` (the recording's own EQ, as the encoder
+        reads it), as one curve in dB."""
+        from .analysis import GRID_FREQS_HZ
+
+        if audio is None:
+            raise ParameterError("mode 'latent' reads the audio with the encoder: it needs the recording, "
+                                 "not only its spectrum (it has no streaming form)")
+        if self.target_sign(request.target, request.blend, request.alpha) < 0 or \
+                self.target_sign(request.target, request.blend, request.alpha) == 0:
+            raise ParameterError("mode 'latent' moves toward a point of the latent space: it takes words to move "
+                                 "toward, not 'less X' (use mode 'toward')")
+        z_audio = self.encode(*audio)
+        z_target = self.target_latent(request.target, request.blend, request.alpha)
+        z_final = z_audio + intensity * (z_target - z_audio)
+        change = eq_response(self.eq_model.decode(z_final), GRID_FREQS_HZ) - eq_response(
+            self.eq_model.decode(z_audio), GRID_FREQS_HZ)
+        return np.where(held, change, 0.0)
+
+    def suggest_intensity(self, audio: np.ndarray | None, sample_rate: float, target, blend=None,
                           alpha: float = 0.0, *, mode: str = "toward", balance: "Balance | None" = None,
                           reference_audio: tuple[np.ndarray, float] | None = None) -> IntensitySuggestion:
-        """How far to go, from how much the recording needs the word (continuous, monotone, 0 if nothing)."""
+        """How far to go, from how much the recording needs the word (continuous, monotone, 0 if nothing).
+
+        ``target`` may be an :class:`~semeq.request.EQRequest` (then the other keywords are unused).
+        """
+        request = self._as_request(target, "auto", blend=blend, alpha=alpha, mode=mode, reference_audio=reference_audio) \
+            if not _is_request(target) else target.replace(intensity=None, intensity_source="auto")
+        if request.mode not in ("toward", "match", "latent"):
+            raise ParameterError("auto-intensity needs a mode that reads the recording (toward, match or latent), not static")
+        balance = self.balance(audio, sample_rate) if balance is None else balance
+        return self._suggest(request, balance, None if audio is None else (audio, sample_rate))
+
+    def _suggest(self, request: "EQRequest", balance: "Balance", audio) -> IntensitySuggestion:
         from . import semantics
 
-        mode = _check_mode(mode, False)
-        if mode == "static":
-            raise ParameterError("auto-intensity needs a mode that reads the recording (toward or match), not static")
-        balance = self.balance(audio, sample_rate) if balance is None else balance
-        name = target if blend is None else f"{target}+{blend}"
-        if mode == "toward":
-            u = semantics.need(balance.balance_db, self.word_curve_db(target, blend, alpha), balance.held)
+        name = request.label
+        if request.mode == "toward":
+            w = self.word_curve_db(request.target, request.blend, request.alpha)
+            u = semantics.need(balance.balance_db, w, balance.held)
             intensity = semantics.intensity_for_need(u)
-            change = self._band_rms(self.designed_change_db(balance, target, intensity, blend=blend, alpha=alpha))
+            change = _grid_band_rms(self.designed_change_db(balance, request, intensity))
             text = (f"the recording needs {u:.2f} of '{name}' (0: it already has it, 1: typical music, up to 2: far "
                     f"from it); intensity tanh({u:.2f}) = {intensity:.2f} changes it by {change:.1f} dB RMS")
             return IntensitySuggestion(intensity=intensity, need=u, change_db=change, explanation=text)
-        d = self._band_rms(self.designed_change_db(balance, target, 1.0, mode="match", blend=blend, alpha=alpha,
-                                                   reference_audio=reference_audio))
+        d = _grid_band_rms(self.designed_change_db(balance, request, 1.0, audio=audio))
         intensity = self.intensity_for_distance(d)
-        text = (f"the recording is {d:.1f} dB (RMS, 100 Hz-10 kHz) from '{name if reference_audio is None else 'the reference'}'; "
+        what = "the reference" if request.reference is not None else f"'{name}'"
+        text = (f"the recording is {d:.1f} dB (RMS, 100 Hz-10 kHz) from {what}; "
                 f"intensity {intensity:.2f} (= g(d)/d, g(d) = {AUTO_INTENSITY_MAX_CHANGE_DB:g} dB (1 - exp(-d / "
                 f"{AUTO_INTENSITY_MAX_CHANGE_DB:g} dB))) changes it by {intensity * d:.1f} dB")
         return IntensitySuggestion(intensity=intensity, need=d, change_db=intensity * d, explanation=text)
-
-    @staticmethod
-    def _band_rms(grid_curve_db: np.ndarray) -> float:
-        from .analysis import GRID_FREQS_HZ
-
-        band = (GRID_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (GRID_FREQS_HZ <= PROFILE_BAND_HZ[1])
-        return float(np.sqrt(np.mean(np.asarray(grid_curve_db)[band] ** 2)))
 
     def realise(self, designed_db: np.ndarray, balance: "Balance", sample_rate: float, *,
                 start: EQParams | None = None) -> "FitResult":
@@ -473,10 +644,9 @@ class SemanticEQ:
         holds nothing. ``start`` warm-starts the fit (the streaming engine's previous EQ).
         """
         from .analysis import GRID_FREQS_HZ
-        from .fitting import FitResult, eq_response_single, fit_eq
-        from .semantics import taper_above
-
+        from .fitting import fit_errors, fit_eq
         from .reference import held_mask
+        from .semantics import taper_above
 
         held = balance.held  # analysed: held by the recording and covered by the reference
         content = held_mask(balance.cutoff_hz)
@@ -487,50 +657,50 @@ class SemanticEQ:
         points = GRID_FREQS_HZ < _FIT_EDGE * float(sample_rate)
         target = taper_above(extended, content | held)[points]
         freqs = GRID_FREQS_HZ[points]
-        def held_rms(params: EQParams) -> float:
-            return float(np.sqrt(np.mean((eq_response_single(params, freqs, float(sample_rate)) - target)[held[points]] ** 2)))
-
-        fitted = fit_eq(target, freqs, sample_rate=float(sample_rate), start=start,
-                        start_tolerance_db=_STREAM_START_TOLERANCE_DB)
-        if start is None and held_rms(fitted.params) > FIT_BOUND_DB:  # a harder curve: a wider search
-            wider = fit_eq(target, freqs, sample_rate=float(sample_rate), n_random_starts=24, seed=1)
-            if held_rms(wider.params) < held_rms(fitted.params):
+        mask = held[points]
+        fitted = fit_errors(fit_eq(target, freqs, sample_rate=float(sample_rate), start=start,
+                                   start_tolerance_db=_STREAM_START_TOLERANCE_DB).params, target, freqs, sample_rate, mask)
+        if start is None and fitted.rms_error_db > FIT_BOUND_DB:  # a harder curve: a wider search
+            wider = fit_errors(fit_eq(target, freqs, sample_rate=float(sample_rate), n_random_starts=24, seed=1).params,
+                               target, freqs, sample_rate, mask)
+            if wider.rms_error_db < fitted.rms_error_db:
                 fitted = wider
-        err = (eq_response_single(fitted.params, freqs, float(sample_rate)) - target)[held[points]]
-        return FitResult(params=fitted.params, rms_error_db=float(np.sqrt(np.mean(err**2))),
-                         mae_db=float(np.mean(np.abs(err))), max_error_db=float(np.max(np.abs(err))))
+        return fitted
 
-    def design_from_measurement(self, measurement: "Measurement", sample_rate: float, target: str, intensity: float, *,
-                                mode: str = "toward", blend: str | None = None, alpha: float = 0.0,
-                                reference_audio: tuple[np.ndarray, float] | None = None, fit: bool = True,
-                                start: EQParams | None = None) -> AdaptiveEQ:
-        """The EQ for a measured recording (the file path and the streaming engine call this)."""
+    def design(self, measurement: "Measurement", sample_rate: float, request: "EQRequest", *,
+               intensity: float | None = None, audio: tuple[np.ndarray, float] | None = None, fit: bool = True,
+               start: EQParams | None = None) -> AdaptiveEQ:
+        """The EQ for a measured recording (the file path, the web app and the streaming engine call this).
+
+        ``intensity`` overrides the request's (which must then not be auto); ``audio`` is needed by
+        ``mode="latent"`` only; ``fit=False`` designs without realising (an empty cascade);
+        ``start`` warm-starts the 5-band fit.
+        """
         from . import semantics
 
-        intensity = _check_unit("intensity", intensity)
-        z_target = self.target_latent(target, blend, alpha)
-        word = self.eq_model.entry(target).word
+        intensity = request.intensity if intensity is None else _check_unit("intensity", intensity)
+        if intensity is None:
+            raise ParameterError("auto-intensity: decide() chooses the intensity before designing")
         balance = self.reference.balance(measurement)
-        notes: list[str] = []
+        notes: list[str] = list(request.notes)
         designed = None
         cascade: tuple[EQParams, ...] = ()
         fitted = None
-        if mode == "static":
+        if request.mode == "static":
             if intensity > 0:
                 from .fitting import FitResult
 
-                p = self.eq_model.decode(z_target).scaled(intensity)
+                p = self.static_eq(request.target, request.blend, request.alpha).scaled(intensity)
                 cascade = (p,)
                 fitted = FitResult(params=p, rms_error_db=0.0, mae_db=0.0, max_error_db=0.0)
         else:
-            designed = self.designed_change_db(balance, target, intensity, mode=mode, blend=blend, alpha=alpha,
-                                               reference_audio=reference_audio)
+            designed = self.designed_change_db(balance, request, intensity, audio=audio)
             if intensity == 0.0:
                 pass
             elif float(np.max(np.abs(designed))) < semantics.NOTHING_NEEDED_DB:
-                what = f"'{word}'" if reference_audio is None else "the reference's balance"
+                what = "the reference's balance" if request.reference is not None else f"'{request.label}'"
                 notes.append(f"the recording already has {what} in every band it holds: nothing to do, "
-                             "the input is returned unchanged" if mode == "toward" else
+                             "the input is returned unchanged" if request.mode == "toward" else
                              f"the recording already matches {what}: the input is returned unchanged")
             elif fit:
                 fitted = self.realise(designed, balance, sample_rate, start=start)
@@ -542,14 +712,52 @@ class SemanticEQ:
         if cascade:
             curve[below] = eq_response(list(cascade), CURVE_FREQS_HZ[below], sample_rate)
             curve[~below] = curve[below][-1]
-        word_db = None if mode == "static" else np.where(balance.held, self.word_curve_db(target, blend, alpha), np.nan)
-        return AdaptiveEQ(target=word, intensity=intensity, mode=mode, cascade=cascade, curve_db=curve, fit=fitted,
-                          designed_db=designed, word_db=word_db, balance=balance, z_target=z_target, blend=blend,
-                          alpha=alpha, notes=tuple(notes))
+        word_db = None if request.mode == "static" else np.where(
+            balance.held, self.word_curve_db(request.target, request.blend, request.alpha), np.nan)
+        z_target = None
+        if self.target_sign(request.target, request.blend, request.alpha) != 0:
+            z_target = self.target_latent(request.target, request.blend, request.alpha)
+        return AdaptiveEQ(target=request.target.label, intensity=intensity, mode=request.mode, cascade=cascade,
+                          curve_db=curve, fit=fitted, designed_db=designed, word_db=word_db, balance=balance,
+                          z_target=z_target, blend=None if request.blend is None else request.blend.label,
+                          alpha=request.alpha, notes=tuple(notes), request=request)
 
-    def design_from_power(self, freqs_hz: np.ndarray, power: np.ndarray, target: str, intensity: float, *,
-                          blend: str | None = None, alpha: float = 0.0, mode: str = "toward") -> tuple[EQParams, ...]:
+    def design_from_measurement(self, measurement: "Measurement", sample_rate: float, target, intensity: float, *,
+                                mode: str = "toward", blend=None, alpha: float = 0.0,
+                                reference_audio: tuple[np.ndarray, float] | None = None, fit: bool = True,
+                                start: EQParams | None = None) -> AdaptiveEQ:
+        """:meth:`design` with the keyword API (a request built from the keywords)."""
+        request = self._as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, reference_audio=reference_audio)
+        return self.design(measurement, sample_rate, request, fit=fit, start=start)
+
+    def decide(self, request: "EQRequest", audio: np.ndarray | None, sample_rate: float, *,
+               measurement: "Measurement | None" = None) -> tuple[AdaptiveEQ, "IntensitySuggestion | None"]:
+        """The EQ for a recording, and the auto-intensity suggestion when the request asks for it.
+
+        The recording is measured once (unless ``measurement`` is given: the file pipeline
+        measures a file block by block) for both. The array API and the file pipeline both call
+        this, so they decide alike.
+
+        Raises
+        ------
+        ParameterError
+            Silent audio, or a request the recording cannot serve.
+        """
+        measurement = self.measure(audio, sample_rate) if measurement is None else measurement
+        pair = None if audio is None else (audio, sample_rate)
+        suggestion = None
+        intensity = request.intensity
+        if intensity is None:
+            suggestion = self._suggest(request, self.reference.balance(measurement), pair)
+            intensity = suggestion.intensity
+        return self.design(measurement, sample_rate, request, intensity=intensity, audio=pair), suggestion
+
+    def design_from_power(self, freqs_hz: np.ndarray, power: np.ndarray, target, intensity: float | None = None, *,
+                          blend=None, alpha: float = 0.0, mode: str = "toward") -> tuple[EQParams, ...]:
         """The streaming engine's hook: the cascade (one EQParams, or empty) for a window's PSD.
+
+        ``target`` is the stream's :class:`~semeq.request.EQRequest` (what ``set_target`` built),
+        or a word or phrase with ``intensity``, ``blend``, ``alpha`` and ``mode``.
 
         ``freqs_hz`` are uniform bins from 0 Hz to the stream's Nyquist frequency, ``power`` the
         window's one-sided PSD. The same reference, held band, rule and fit as the file path;
@@ -559,26 +767,33 @@ class SemanticEQ:
         """
         from .reference import measure_psd
 
+        if _is_request(target):
+            request = target
+        else:
+            if intensity is None:
+                raise ParameterError("streaming takes a fixed intensity, not auto-intensity")
+            request = self._as_request(target, intensity, blend=blend, alpha=alpha, mode=mode)
+        if request.mode == "latent":
+            raise ParameterError("mode 'latent' reads the audio with the encoder: it has no streaming form")
+        if request.intensity is None:
+            raise ParameterError("streaming takes a fixed intensity, not auto-intensity")
         freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
         sample_rate = 2.0 * float(freqs_hz[-1])
         m = measure_psd(freqs_hz, np.asarray(power, dtype=np.float64), sample_rate)
-        mode = _check_mode(mode, False)
-        key = (target, blend, alpha, float(intensity), mode, sample_rate)
-        designed = self.designed_change_db(self.reference.balance(m), target, _check_unit("intensity", intensity),
-                                           mode=mode, blend=blend, alpha=alpha) if mode != "static" else None
+        key = (request, sample_rate)
+        designed = self.designed_change_db(self.reference.balance(m), request) if request.mode != "static" else None
         last = self._stream_last
         if (last is not None and last[0] == key and designed is not None
                 and float(np.max(np.abs(designed - last[1]))) < _STREAM_REDESIGN_DB):
             return last[2]  # the design has not moved: the same EQ (no fit)
-        eq = self.design_from_measurement(m, sample_rate, target, intensity, mode=mode, blend=blend, alpha=alpha,
-                                          start=self._stream_start)
+        eq = self.design(m, sample_rate, request, start=self._stream_start)
         if eq.cascade:
             self._stream_start = eq.cascade[0]
         self._stream_last = (key, designed, eq.cascade)
         return eq.cascade
 
-    def adaptive_eq(self, audio: np.ndarray, sample_rate: float, target: str, intensity: float, *,
-                    mode: str = "toward", blend: str | None = None, alpha: float = 0.0, static: bool = False,
+    def adaptive_eq(self, audio: np.ndarray, sample_rate: float, target, intensity: float | None = None, *,
+                    mode: str = "toward", blend=None, alpha: float = 0.0, static: bool = False,
                     reference_audio: tuple[np.ndarray, float] | None = None, fit: bool = True) -> AdaptiveEQ:
         """The EQ for this recording.
 
@@ -586,10 +801,11 @@ class SemanticEQ:
         ----------
         audio : ndarray [shape=(channels, samples)]
         sample_rate : float
-        target : str
-            A word of the vocabulary.
+        target : str, Interpretation or EQRequest
+            A word or a phrase ("warm", "a bit darker", "less harsh"), or a whole request (then
+            the other keywords are unused).
         intensity : float in [0, 1]
-        mode : {"toward", "match", "static"}
+        mode : {"toward", "match", "static", "latent"}
             See the module docstring. ``static=True`` is the same as ``mode="static"``.
         blend, alpha : str, float in [0, 1]
             Blend the target with a second word (latent interpolation).
@@ -598,22 +814,24 @@ class SemanticEQ:
         fit : bool
             Realise the change as a 5-band EQ (False: design only, an empty cascade).
         """
-        mode = _check_mode(mode, static)
-        intensity = _check_unit("intensity", intensity)
-        if reference_audio is not None and mode != "match":
-            raise ParameterError("a reference recording needs mode='match'")
-        self.target_latent(target, blend, alpha)  # bad words fail before any analysis
+        if not _is_request(target) and intensity is None:
+            raise ParameterError("adaptive_eq needs an intensity in [0, 1] (apply() chooses one when given None)")
+        request = self._as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, static=static,
+                                   reference_audio=reference_audio)
+        if request.intensity is None:
+            raise ParameterError("adaptive_eq needs an intensity in [0, 1] (apply() chooses one when given None)")
         measurement = self.measure(audio, sample_rate)
-        return self.design_from_measurement(measurement, sample_rate, target, intensity, mode=mode, blend=blend,
-                                            alpha=alpha, reference_audio=reference_audio, fit=fit)
+        return self.design(measurement, sample_rate, request, fit=fit, audio=(check_audio(audio), sample_rate))
 
-    def apply(self, audio: np.ndarray, sample_rate: float, target: str, intensity: float | None = None, *,
-              mode: str = "toward", blend: str | None = None, alpha: float = 0.0, static: bool = False,
+    def apply(self, audio: np.ndarray, sample_rate: float, target, intensity: float | None = None, *,
+              mode: str = "toward", blend=None, alpha: float = 0.0, static: bool = False,
               reference_audio: tuple[np.ndarray, float] | None = None, loudness_match: bool = True,
               true_peak_ceiling_dbtp: float = -1.0) -> tuple[np.ndarray, ApplyResult]:
         """Process a recording. ``intensity=None`` chooses it with :meth:`suggest_intensity`.
 
-        ``mode``, ``blend``, ``alpha``, ``static`` and ``reference_audio`` are those of :meth:`adaptive_eq`.
+        ``target`` is a word, a phrase or an :class:`~semeq.request.EQRequest` (then the other
+        keywords are unused). ``mode``, ``blend``, ``alpha``, ``static`` and ``reference_audio``
+        are those of :meth:`adaptive_eq`.
 
         Returns
         -------
@@ -622,22 +840,36 @@ class SemanticEQ:
         result : ApplyResult
         """
         # The same steps, and the same level functions, as the file pipeline (semeq.pipeline.apply_file).
-        from .loudness import level_stats
-        from .pipeline import decide_eq, output_gain
+        from .loudness import level_stats, output_gain
 
         audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
-        mode = _check_mode(mode, static)
-        eq, suggestion = decide_eq(self, audio, sample_rate, target, intensity, mode=mode, blend=blend, alpha=alpha,
-                                   reference_audio=reference_audio)
+        request = self._as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, static=static,
+                                   reference_audio=reference_audio, loudness_match=loudness_match,
+                                   true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
+        eq, suggestion = self.decide(request, audio, sample_rate)
         stats_in = level_stats(audio, sample_rate, true_peak=False)  # only the output's true peak matters
         if eq.is_bypass:
             return audio.copy(), ApplyResult(eq=eq, gain_db=0.0, stats_in=stats_in, stats_out=stats_in,
                                              suggestion=suggestion, notes=list(eq.notes))
         out = apply_eq(audio, sample_rate, list(eq.cascade))
         stats_eq = level_stats(out, sample_rate)
-        gain_db, notes = output_gain(stats_in, stats_eq, loudness_match=loudness_match,
-                                     true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
+        gain_db, notes = output_gain(stats_in, stats_eq, loudness_match=request.loudness_match,
+                                     true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp)
         notes = list(eq.notes) + list(notes)
         out *= 10.0 ** (gain_db / 20.0)
         return out, ApplyResult(eq=eq, gain_db=gain_db, stats_in=stats_in, stats_out=stats_eq.shifted(gain_db),
                                 suggestion=suggestion, notes=notes)
+
+
+def _is_request(value: object) -> bool:
+    from .request import EQRequest
+
+    return isinstance(value, EQRequest)
+
+
+def _grid_band_rms(grid_curve_db: np.ndarray) -> float:
+    """RMS of a curve on the analysis grid over :data:`PROFILE_BAND_HZ`, in dB."""
+    from .analysis import GRID_FREQS_HZ
+
+    band = (GRID_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (GRID_FREQS_HZ <= PROFILE_BAND_HZ[1])
+    return float(np.sqrt(np.mean(np.asarray(grid_curve_db)[band] ** 2)))

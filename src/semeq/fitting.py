@@ -230,9 +230,7 @@ def fit_eq(curve_db, freqs_hz, sample_rate: float = 44100.0, weights=None, *, n_
     def result(x_unit: np.ndarray) -> FitResult:
         vector, _ = sort_peaks(_units_to_vectors(x_unit[None]))
         params = EQParams.clipped(vector[0])
-        err = eq_response_single(params, freqs_hz, sample_rate) - curve_db
-        return FitResult(params=params, rms_error_db=float(np.sqrt(np.mean(err**2))), mae_db=float(np.mean(np.abs(err))),
-                         max_error_db=float(np.max(np.abs(err))))
+        return fit_errors(params, curve_db, freqs_hz, sample_rate)
 
     if start is not None:  # warm start: a Gauss-Newton step on the five gains, then a short polish
         stepped = _gain_step(start, curve_db, freqs_hz, sqrt_w, sample_rate)
@@ -279,8 +277,15 @@ def _gain_step(start: EQParams, curve_db: np.ndarray, freqs_hz: np.ndarray, sqrt
     delta, *_ = np.linalg.lstsq(a, b, rcond=None)
     x1 = x0.copy()
     x1[list(GAIN_INDICES)] = np.clip(x0[list(GAIN_INDICES)] + delta, *GAIN_DB_RANGE)
-    params = EQParams.from_vector(x1)
-    err = eq_response_single(params, freqs_hz, sample_rate) - curve_db
+    return fit_errors(EQParams.from_vector(x1), curve_db, freqs_hz, sample_rate)
+
+
+def fit_errors(params: EQParams, curve_db: np.ndarray, freqs_hz: np.ndarray, sample_rate: float,
+               mask: np.ndarray | None = None) -> FitResult:
+    """``params`` with its errors against ``curve_db`` (dB), over ``mask`` (default: every point)."""
+    err = eq_response_single(params, freqs_hz, float(sample_rate)) - curve_db
+    if mask is not None:
+        err = err[mask]
     return FitResult(params=params, rms_error_db=float(np.sqrt(np.mean(err**2))), mae_db=float(np.mean(np.abs(err))),
                      max_error_db=float(np.max(np.abs(err))))
 

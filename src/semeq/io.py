@@ -19,7 +19,8 @@ from .errors import AudioFileError, ParameterError
 
 __all__ = ["AudioInfo", "OutputFormat", "load_audio", "save_audio", "copy_file", "check_output_path",
            "check_audio_output", "resolve_output_format", "atomic_output", "AudioWriter", "SUBTYPE_CHOICES",
-           "os_error_reason"]
+           "os_error_reason", "check_readable", "wav_is_truncated", "open_audio", "read_frames", "iter_blocks",
+           "read_analysis_excerpt", "ANALYSIS_FULL_MAX_S", "ANALYSIS_WINDOW_S", "ANALYSIS_N_WINDOWS", "BLOCK_FRAMES"]
 
 _FORMAT_BY_SUFFIX = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF", ".aif": "AIFF"}
 _DEFAULT_SUBTYPE = {"WAV": "PCM_24", "FLAC": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III", "AIFF": "PCM_24"}
@@ -45,7 +46,7 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-def _check_readable(path: Path) -> None:
+def check_readable(path: Path) -> None:
     if not path.exists():
         raise AudioFileError(f"{path}: no such file")
     if path.is_dir():
@@ -77,7 +78,7 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, AudioInfo]:
         NaN/Inf samples.
     """
     path = Path(path)
-    _check_readable(path)
+    check_readable(path)
     try:
         with sf.SoundFile(str(path)) as f:
             info = AudioInfo(sample_rate=int(f.samplerate), channels=int(f.channels), frames=int(f.frames),
@@ -89,7 +90,7 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, AudioInfo]:
         raise AudioFileError(f"{path}: the file holds no audio (zero samples)")
     if data.shape[0] < info.frames:
         raise AudioFileError(f"{path}: truncated: the header promises {info.frames} frames, only {data.shape[0]} could be read")
-    if info.format == "WAV" and _wav_is_truncated(path):
+    if info.format == "WAV" and wav_is_truncated(path):
         raise AudioFileError(f"{path}: truncated: the WAV data chunk is shorter than its header says")
     if not np.all(np.isfinite(data)):
         raise AudioFileError(f"{path}: the audio holds NaN or Inf samples")
@@ -101,7 +102,7 @@ def _sf_reason(exc: Exception) -> str:
     return text.split(": ", 1)[-1] if "Error opening" in text else text
 
 
-def _wav_is_truncated(path: Path) -> bool:
+def wav_is_truncated(path: Path) -> bool:
     """libsndfile reads a cut-off WAV without complaint; compare the data chunk to the file."""
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -471,3 +472,81 @@ def save_audio(
     with AudioWriter(path, int(rate), audio.shape[0], fmt) as writer:
         writer.write(audio)
     return path
+
+
+# -- reading in blocks (the file pipeline and the analysis of a file) ---------------------------
+ANALYSIS_FULL_MAX_S = 240.0
+"""Files up to this long (s) are analysed whole; longer ones from evenly spaced windows."""
+ANALYSIS_WINDOW_S = 2.0
+"""Length (s) of each analysis window taken from a long file (the encoder's window)."""
+ANALYSIS_N_WINDOWS = 120
+"""Windows taken from a long file: 120 x 2 s = 4 minutes of audio analysed."""
+BLOCK_FRAMES = 1 << 16
+"""Frames per block when a file is read block by block (about 1.5 s at 44.1 kHz)."""
+
+
+def open_audio(path: Path) -> "sf.SoundFile":
+    """An open ``soundfile.SoundFile`` for reading, or AudioFileError naming the cause."""
+    check_readable(path)
+    try:
+        return sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioFileError(f"{path}: not a readable audio file ({_sf_reason(exc)})") from None
+
+
+def read_frames(f: "sf.SoundFile", path: Path, frames: int) -> np.ndarray:
+    """Read up to ``frames`` frames as float64, shaped (channels, samples); checks finiteness."""
+    try:
+        data = f.read(frames, dtype="float64", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioFileError(f"{path}: read error ({exc})") from None
+    block = np.ascontiguousarray(data.T)
+    if block.size and not np.isfinite(block).all():
+        raise AudioFileError(f"{path}: the audio holds NaN or Inf samples")
+    return block
+
+
+def read_analysis_excerpt(path: str | os.PathLike) -> tuple[np.ndarray, int, float]:
+    """The audio the analysis sees: the whole file up to 4 minutes, else evenly spaced 2 s windows.
+
+    Returns
+    -------
+    excerpt : ndarray [shape=(channels, samples), dtype=float64]
+    sample_rate : int
+    analysed_s : float
+        Its length in seconds.
+    """
+    path = Path(path)
+    with open_audio(path) as f:
+        sample_rate, frames = int(f.samplerate), int(f.frames)
+        if frames <= ANALYSIS_FULL_MAX_S * sample_rate:  # module globals: tests shorten them
+            # Read in blocks straight into the (channels, samples) array: no second full-length copy.
+            excerpt = np.empty((f.channels, frames))
+            start = 0
+            while start < frames:
+                part = read_frames(f, path, min(BLOCK_FRAMES, frames - start))
+                if part.shape[1] == 0:
+                    break
+                excerpt[:, start : start + part.shape[1]] = part
+                start += part.shape[1]
+            excerpt = excerpt[:, :start]
+        else:
+            window = int(round(ANALYSIS_WINDOW_S * sample_rate))
+            starts = np.linspace(0, frames - window, ANALYSIS_N_WINDOWS).round().astype(np.int64)
+            excerpt = np.empty((f.channels, window * ANALYSIS_N_WINDOWS))
+            for k, start in enumerate(starts.tolist()):
+                f.seek(start)
+                part = read_frames(f, path, window)
+                excerpt[:, k * window : k * window + part.shape[1]] = part
+                excerpt[:, k * window + part.shape[1] : (k + 1) * window] = 0.0
+    return excerpt, sample_rate, excerpt.shape[1] / sample_rate
+
+
+def iter_blocks(src: Path, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """The file's blocks of ``block_frames`` frames, shaped (channels, samples), float64."""
+    with open_audio(src) as f:
+        while True:
+            block = read_frames(f, src, block_frames)
+            if block.shape[1] == 0:
+                return
+            yield block

@@ -41,7 +41,7 @@ from .dsp.validation import check_sample_rate
 from .errors import ParameterError
 
 __all__ = ["LevelStats", "LevelMeter", "TruePeakMeter", "k_weighting_sos", "integrated_loudness", "true_peak_dbfs",
-           "level_stats", "match_gain_db", "loudness_match_gain_db"]
+           "level_stats", "match_gain_db", "loudness_match_gain_db", "output_gain"]
 
 _SILENCE_DB = -120.0
 _BLOCK_FRAMES = 1 << 16
@@ -403,3 +403,25 @@ def loudness_match_gain_db(reference: np.ndarray, processed: np.ndarray, sample_
     """:func:`match_gain_db` measured on two signals (the reference's true peak is not needed)."""
     return match_gain_db(level_stats(reference, sample_rate, true_peak=False), level_stats(processed, sample_rate),
                          true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
+
+
+def output_gain(stats_in: "LevelStats", stats_eq: "LevelStats", *, loudness_match: bool = True,
+                true_peak_ceiling_dbtp: float = -1.0) -> tuple[float, list[str]]:
+    """The gain (dB) applied after the EQ, and notes on what limited it.
+
+    With ``loudness_match`` the output is brought to the input's loudness, lowered further if
+    its true peak would pass the ceiling; without it the EQ's level is kept, lowered only as
+    far as the ceiling needs. A plain gain, never a limiter.
+    """
+    notes: list[str] = []
+    if loudness_match:
+        gain_db = match_gain_db(stats_in, stats_eq, true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
+        if gain_db < stats_in.loudness_lufs - stats_eq.loudness_lufs - 0.01:
+            notes.append(f"true-peak ceiling {true_peak_ceiling_dbtp:g} dBTP: the output is "
+                         f"{stats_in.loudness_lufs - stats_eq.loudness_lufs - gain_db:.1f} dB below the input's loudness")
+    else:
+        gain_db = min(0.0, true_peak_ceiling_dbtp - stats_eq.true_peak_dbtp)
+        if gain_db < 0.0:
+            notes.append(f"true peak {stats_eq.true_peak_dbtp:+.1f} dBTP: lowered by {-gain_db:.1f} dB to the "
+                         f"{true_peak_ceiling_dbtp:g} dBTP ceiling")
+    return float(gain_db), notes

@@ -17,10 +17,8 @@
 
   - ``design_from_power`` (:class:`PowerAnalyzer`, the dB rule): the window's long-term power
     spectral density over its active frames, handed to the analyzer ("power" mode);
-  - the shipped torch encoder: its CNN on the kept mel frames, framed as the encoder's own
-    centred STFT frames the window ("mel" mode; the latent decodes within 0.01 dB of
-    ``encode()`` of the same window);
-  - any other :class:`SemanticAnalyzer`: ``encode()`` of the window's audio ("audio" mode).
+  - any :class:`SemanticAnalyzer` (a latent-space analyzer of one's own): ``encode()`` of the
+    window's audio ("audio" mode). semeq's own ``SemanticEQ`` designs from the power spectrum.
 
   A new target whose response (and gain) is within 0.05 dB of the last one published is not
   published, so a steady recording lets the glide settle.
@@ -240,48 +238,6 @@ def makeup_gain_db(band_power: np.ndarray, response_db: np.ndarray) -> float:
     return float(np.clip(-10.0 * math.log10(max(ratio, 1e-30)), -_MAX_MAKEUP_DB, _MAX_MAKEUP_DB))
 
 
-class _TorchMelEncoder:
-    """The latent of a window from its mel frames, for the torch ``SemanticEQ`` of today.
-
-    ``AudioEncoder.encode`` of one window is ``project(pooled(log_mel(window)))``; the mel power
-    of the window's frames is kept by the engine's :class:`SlidingSpectrum`, so only the
-    level normalisation and the CNN run per update. The normalisation is
-    ``semeq.nn.mel.LogMel.from_power``'s (window mean mel power, floor), written out here on
-    mel power that is already pooled.
-    """
-
-    def __init__(self, encoder, net) -> None:
-        self.net = net
-        self.filterbank = net.front_end.filterbank.detach().cpu().numpy().astype(np.float64)  # (n_bins, n_mels)
-        self.floor = 10.0 ** (net.config.mel.floor_db / 10.0)
-        self.neutral = np.asarray(encoder.neutral_latent, dtype=np.float64)
-
-    @classmethod
-    def find(cls, analyzer, sample_rate: float, window_len: int) -> _TorchMelEncoder | None:
-        encoder = getattr(analyzer, "audio_encoder", None)
-        net = getattr(encoder, "net", None)
-        mel = getattr(getattr(net, "config", None), "mel", None)
-        if mel is None or not all(hasattr(net, name) for name in ("pooled", "project", "front_end")):
-            return None
-        if (mel.sample_rate, mel.n_fft, mel.hop_length) != (sample_rate, _N_FFT, _HOP):
-            return None  # the CNN was trained on another grid: encode() resamples the audio instead
-        if not hasattr(encoder, "neutral_latent") or window_len > getattr(encoder, "window_samples", 0):
-            return None  # encode() pools a longer recording over several windows: let it
-        return cls(encoder, net)
-
-    def __call__(self, mel_power: np.ndarray, n_active: int) -> np.ndarray:
-        import torch  # the analyzer's net is a torch module: torch is loaded already
-
-        if n_active < MIN_ACTIVE_FRAMES:
-            return self.neutral.copy()
-        ref = max(float(mel_power.mean()), 1e-30)
-        log_mel = 10.0 * np.log10(mel_power / ref + self.floor)  # (n_mels, n_frames)
-        with torch.inference_mode():
-            x = torch.as_tensor(log_mel[None], dtype=torch.float32)
-            z = self.net.project(self.net.pooled(x))[0]
-        return z.double().numpy()
-
-
 @dataclass(frozen=True, kw_only=True)
 class StreamStats:
     """Counters of a running engine (a snapshot; read :attr:`StreamingAdaptiveEQ.stats` again for news)."""
@@ -303,12 +259,12 @@ class StreamStats:
     n_published: int
     """Analyses whose EQ differed enough from the last one to be handed to the audio thread."""
     analysis_mode: str
-    """How the worker analyses: "power" (design_from_power), "mel" (CNN on kept mel frames) or "audio" (encode)."""
+    """How the worker analyses: "power" (design_from_power) or "audio" (encode)."""
 
 
 @dataclass(frozen=True)
 class _Target:
-    word: str
+    word: "str | EQRequest"  # an EQRequest when the analyzer understands phrases (SemanticEQ)
     intensity: float
     blend: str | None
     alpha: float
@@ -367,20 +323,17 @@ class _Worker:
     """
 
     def __init__(self, analyzer, mode: str, sample_rate: float, channels: int, window_len: int, *,
-                 mel_encoder: _TorchMelEncoder | None, auto_gain: bool):
+                 auto_gain: bool):
         self.analyzer = analyzer
         self.mode = mode
-        self.mel_encoder = mel_encoder
         self.auto_gain = auto_gain
         self.sample_rate = sample_rate
         self.window_len = window_len
         self.capacity = 2 * window_len + 2 * _N_FFT  # slack: the audio thread may write a whole window during a read
         self.ring = np.zeros((channels, self.capacity), dtype=np.float32)
         self.snapshot = np.zeros((channels, window_len), dtype=np.float32) if mode == "audio" else None
-        # Frames on the grid of the window's start (when the window ends on a multiple of the hop),
-        # so the kept frames are the ones the encoder's STFT of that window would make.
+        # Frames on the grid of the window's start (when the window ends on a multiple of the hop).
         self.spectrum = SlidingSpectrum(sample_rate, channels, window_len, n_fft=_N_FFT, hop=_HOP, band_hz=NORM_BAND_HZ,
-                                        mel_weights=None if mel_encoder is None else mel_encoder.filterbank,
                                         origin=(-window_len) % _HOP)
         self.loudness = _LoudnessBins(self.spectrum.freqs_hz, sample_rate)
         # The power mode designs from the same long-term spectrum as the file path: Welch frames
@@ -503,14 +456,7 @@ class _Worker:
             psd = spectrum.window_psd(active)
             band_power = self.loudness.band_power(psd)
         z_audio = None
-        if self.mode == "mel":
-            mel = self._mel_with_edges(pos)
-            if mel is None:
-                return
-            t0 = time.thread_time()
-            z_audio = np.asarray(self.mel_encoder(mel, n_active), dtype=np.float64)
-            self.analyzer_cpu_s += time.thread_time() - t0
-        elif self.mode == "audio":
+        if self.mode == "audio":
             n = min(self.window_len, pos)
             window = self._read(pos - n, pos, self.snapshot)
             if window is None:
@@ -553,26 +499,6 @@ class _Worker:
         if not active.any():
             return None
         return ltas.window_psd(active)
-
-    def _mel_with_edges(self, pos: int) -> np.ndarray | None:
-        """The window's mel frames as the encoder's centred STFT (``torch.stft(center=True)``,
-        zero padding) frames it: the kept interior frames plus the two half-empty edge frames,
-        computed afresh (2 FFTs). Interior frames line up when the window ends on a hop multiple."""
-        spectrum = self.spectrum
-        n = min(self.window_len, pos)
-        start = pos - n
-        head = self._read(start, start + min(n, _N_FFT - _HOP))
-        n_frames_centred = 1 + n // _HOP
-        last_start = start + (n_frames_centred - 1) * _HOP - _N_FFT // 2  # the last centred frame
-        tail = self._read(last_start, pos)
-        if head is None or tail is None:
-            return None
-        edges = np.zeros((self.ring.shape[0], 2, _N_FFT))
-        edges[:, 0, _N_FFT // 2 : _N_FFT // 2 + head.shape[1]] = head
-        edges[:, 1, : tail.shape[1]] = tail
-        edge_mel = spectrum.frame_power(edges) @ spectrum.mel_weights  # (2, n_mels)
-        interior = spectrum.window_mel()  # (n_mels, n_interior)
-        return np.concatenate([edge_mel[:1].T, interior, edge_mel[1:].T], axis=1)
 
     # -- either thread (holding analyzer_lock) -----------------------------------------------
     def design(self, analysis: _Analysis, target: _Target | None, *, previous: _Published | None) -> _Published | None:
@@ -705,23 +631,20 @@ class StreamingAdaptiveEQ:
                 raise SemeqError(f"the semantic models are not available ({exc}); pass an analyzer") from None
             analyzer = SemanticEQ()
         window_len = max(int(round(self.analysis_window_s * self.sample_rate)), 1)
-        mel_encoder = None
         if callable(getattr(analyzer, "design_from_power", None)):
             mode = "power"
         else:
             for method in ("encode", "target_latent", "cascade_for"):
                 if not callable(getattr(analyzer, method, None)):
                     raise ParameterError(f"analyzer must implement PowerAnalyzer or SemanticAnalyzer; it has no {method}()")
-            mel_encoder = _TorchMelEncoder.find(analyzer, self.sample_rate, window_len)
-            mode = "audio" if mel_encoder is None else "mel"
+            mode = "audio"
         self.analyzer = analyzer
 
         self._min_analysis_len = min(int(round(_MIN_ANALYSIS_S * self.sample_rate)), window_len)
         self._update_len = self.update_interval * self.frame_size
         self._tau_samples = self.smoothing_ms * 1e-3 * self.sample_rate
         self._settle_len = int(round(_SETTLE_S * self.sample_rate))
-        worker = _Worker(analyzer, mode, self.sample_rate, self.channels, window_len, mel_encoder=mel_encoder,
-                         auto_gain=self.auto_gain)
+        worker = _Worker(analyzer, mode, self.sample_rate, self.channels, window_len, auto_gain=self.auto_gain)
         self._worker = worker
         self._thread = threading.Thread(target=worker.run, name="semeq-analysis", daemon=True)
         worker.thread = self._thread
@@ -752,23 +675,37 @@ class StreamingAdaptiveEQ:
         self._eq.reset()
 
     # -- control -----------------------------------------------------------------------------
-    def set_target(self, word: str, intensity: float = 1.0, blend: str | None = None, alpha: float = 0.0) -> None:
+    def set_target(self, word, intensity: float | None = None, blend: str | None = None, alpha: float = 0.0) -> None:
         """Move towards ``word`` (optionally blended with ``blend`` by ``alpha``) by ``intensity``.
 
-        The change glides in over ``smoothing_ms``. Intensity 0 glides to an exact bypass.
+        ``word`` is a word, a phrase ("a bit warmer", "less harsh"; understood by the analyzer's
+        ``request``, as every front end understands it) or a whole
+        :class:`~semeq.request.EQRequest` (then the other arguments are unused). ``intensity``
+        None takes the phrase's amount words, else 1. The change glides in over
+        ``smoothing_ms``. Intensity 0 glides to an exact bypass.
 
         Raises
         ------
         UnknownWordError
-            ``word`` or ``blend`` is not in the vocabulary (the stream is left as it was).
+            ``word`` or ``blend`` cannot be understood (the stream is left as it was).
         ParameterError
             ``intensity`` or ``alpha`` is outside [0, 1].
         """
-        if not isinstance(word, str) or not word.strip():
-            raise ParameterError(f"target must be a non-empty word, got {word!r}")
-        intensity = _check_unit("intensity", intensity)
-        alpha = _check_unit("alpha", alpha)
+        from .request import EQRequest
+
         worker = self._worker
+        if isinstance(word, EQRequest) or hasattr(worker.analyzer, "request"):
+            request = word if isinstance(word, EQRequest) else worker.analyzer.request(
+                word, 1.0 if intensity is None and worker.analyzer.understand(word).intensity is None else intensity,
+                blend=blend, alpha=alpha)
+            if request.intensity is None:
+                raise ParameterError("streaming takes a fixed intensity, not auto-intensity")
+            word, intensity, blend, alpha = request, request.intensity, None, 0.0
+        else:
+            if not isinstance(word, str) or not word.strip():
+                raise ParameterError(f"target must be a non-empty word, got {word!r}")
+            intensity = _check_unit("intensity", 1.0 if intensity is None else intensity)
+        alpha = _check_unit("alpha", alpha)
         with worker.analyzer_lock:
             z_target = None
             if worker.mode != "power":
@@ -798,7 +735,9 @@ class StreamingAdaptiveEQ:
     def target(self) -> tuple[str, float] | None:
         """The current target word and intensity, or None before :meth:`set_target`."""
         target = self._worker.target
-        return None if target is None else (target.word, target.intensity)
+        if target is None:
+            return None
+        return (target.word.label if hasattr(target.word, "label") else target.word, target.intensity)
 
     @property
     def current_cascade(self) -> tuple[EQParams, ...] | None:
@@ -820,7 +759,7 @@ class StreamingAdaptiveEQ:
 
     @property
     def analysis_mode(self) -> str:
-        """"power" (the analyzer's design_from_power), "mel" (the CNN on kept mel frames) or "audio" (encode)."""
+        """"power" (the analyzer's design_from_power) or "audio" (encode)."""
         return self._worker.mode
 
     @property

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import AudioFileError, ParameterError, SemeqError
 from ..io import check_audio_output, check_output_path
+from ..request import MODES
 from .common import add_subtype_option
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3"}
@@ -25,15 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("apply", help="move a recording toward a word",
                        description="Apply the adaptive semantic EQ that moves a recording toward a word.")
     p.add_argument("input", help="audio file, or a folder of audio files (batch)")
-    p.add_argument("--target", required=True, metavar="WORD", help="the word: warm, bright, airy, claro...")
+    p.add_argument("--target", required=True, metavar="PHRASE",
+                   help="a word or a phrase: warm, bright, claro, 'a bit darker', 'less harsh', 'warm and airy'...")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--intensity", type=float, metavar="I", help="0 (untouched) .. 1 (all the way); default 0.5")
     how.add_argument("--auto-intensity", action="store_true", help="choose the intensity from the distance to the word")
     p.add_argument("--blend", metavar="WORD2", help="blend the target with a second word")
     p.add_argument("--alpha", type=float, metavar="A", help="weight of the blend word, 0..1 (default 0.5 with --blend)")
-    p.add_argument("--mode", choices=("toward", "match", "static"), default=None,
+    p.add_argument("--mode", choices=MODES, default=None,
                    help="toward (default): only in the word's direction, nothing where the recording already has it; "
-                        "match: move the whole balance to the word's point (or --reference's); static: the word's own EQ")
+                        "match: move the whole balance to the word's point (or --reference's); static: the word's own EQ; "
+                        "latent: the seed's rule in the EQ model's latent space (for comparison)")
     p.add_argument("--static", action="store_true", help="same as --mode static")
     p.add_argument("--reference", metavar="TRACK", help="with --mode match: match this recording's balance instead of a word's")
     p.add_argument("-o", "--output", help="output file (or folder, for a folder input); default processed/NAME_WORD_I.ext")
@@ -48,91 +51,76 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check_mode(args: argparse.Namespace) -> str:
+def build_request(engine, args: argparse.Namespace):
+    """The one :class:`~semeq.request.EQRequest` of this command line (every check made there)."""
     if args.static and args.mode not in (None, "static"):
         raise ParameterError(f"--static contradicts --mode {args.mode}")
-    mode = "static" if args.static else (args.mode or ("match" if args.reference else "toward"))
-    if args.reference and mode != "match":
-        raise ParameterError("--reference TRACK goes with --mode match")
-    return mode
-
-
-def _check_args(args: argparse.Namespace) -> tuple[float | None, float]:
-    intensity = None if args.auto_intensity else (0.5 if args.intensity is None else args.intensity)
-    if intensity is not None and not 0.0 <= intensity <= 1.0:
-        raise ParameterError(f"--intensity must be in [0, 1], got {intensity:g}")
     if args.alpha is not None and args.blend is None:
         raise ParameterError("--alpha needs --blend WORD2")
-    alpha = 0.5 if args.alpha is None and args.blend else (args.alpha or 0.0)
-    if not 0.0 <= alpha <= 1.0:
-        raise ParameterError(f"--alpha must be in [0, 1], got {alpha:g}")
-    if _check_mode(args) == "static" and intensity is None:
-        raise ParameterError("--auto-intensity measures the recording: it does not go with --mode static")
-    return intensity, alpha
+    intensity = "auto" if args.auto_intensity else args.intensity
+    if isinstance(intensity, float) and not 0.0 <= intensity <= 1.0:
+        raise ParameterError(f"--intensity must be in [0, 1], got {intensity:g}")
+    if args.alpha is not None and not 0.0 <= args.alpha <= 1.0:
+        raise ParameterError(f"--alpha must be in [0, 1], got {args.alpha:g}")
+    if args.reference and (args.static or args.mode not in (None, "match")):
+        raise ParameterError("--reference TRACK goes with --mode match")
+    reference = getattr(args, "reference", None)
+    request = engine.request(args.target, intensity, mode=args.mode, static=args.static, blend=args.blend,
+                             alpha=args.alpha, reference=reference,
+                             loudness_match=not getattr(args, "no_loudness_match", False))
+    if reference:
+        engine.reference_balance(request.reference)  # a bad reference fails before any work
+    return request
 
 
-def auto_name(input_path: Path, out_dir: Path, target: str, intensity: float | None, blend: str | None, alpha: float,
-              mode: str = "toward") -> Path:
-    """``NAME_WORD_I.ext`` (``NAME_WORD_auto.ext`` with auto-intensity; ``_match`` or ``_static`` after the
-    word in those modes): known before any work."""
-    word = target.lower().replace(" ", "-") + (f"_{blend.lower().replace(' ', '-')}{round(alpha * 100):02d}" if blend else "")
-    word += "" if mode == "toward" else f"_{mode}"
-    amount = "auto" if intensity is None else f"{intensity:.2f}".replace(".", "_")
+def auto_name(input_path: Path, out_dir: Path, request) -> Path:
+    """``NAME_WORD_I.ext`` (``NAME_WORD_auto.ext`` with auto-intensity; ``_match``, ``_static`` or
+    ``_latent`` after the word in those modes): known before any work."""
+    word = request.target.slug.lower()
+    if request.blend is not None:
+        word += f"_{request.blend.slug.lower()}{round(request.alpha * 100):02d}"
+    word += "" if request.mode == "toward" else f"_{request.mode}"
+    amount = "auto" if request.intensity is None else f"{request.intensity:.2f}".replace(".", "_")
     return out_dir / (f"{input_path.stem}_{word}_{amount}" + input_path.suffix)
 
 
-_ENGINE = None
+@functools.lru_cache(maxsize=2)
+def load_engine(models: str | None):
+    """The engine of this process (the shipped models, or ``--models DIR``), loaded once."""
+    from ..adaptive import SemanticEQ
+
+    return SemanticEQ.from_dir(models) if models else SemanticEQ()
 
 
-@functools.lru_cache(maxsize=1)
-def _reference_audio(path: str) -> tuple[np.ndarray, int]:
-    """A reference recording for ``--mode match --reference``: read as the analysis reads any file."""
-    from ..pipeline import read_analysis_excerpt
-
-    excerpt, sample_rate, _ = read_analysis_excerpt(path)
-    return excerpt, sample_rate
-
-
-def _engine(models: str | None):
-    global _ENGINE
-    if _ENGINE is None:
-        from ..adaptive import SemanticEQ
-
-        _ENGINE = SemanticEQ.from_dir(models) if models else SemanticEQ()
-    return _ENGINE
-
-
-def process_file(input_path: str, output: str, *, target: str, intensity: float | None, blend: str | None = None,
-                 alpha: float = 0.0, mode: str = "toward", reference: str | None = None, loudness_match: bool = True,
-                 force: bool = False,
-                 subtype: str | None = None, models: str | None = None, plot: str | None = None, engine=None,
-                 progress: bool | None = None) -> dict:
+def process_file(input_path: str, output: str, request, *, engine, force: bool = False, subtype: str | None = None,
+                 plot: str | None = None, progress: bool | None = None) -> dict:
     """One file through :func:`semeq.pipeline.apply_file`; returns the facts to print.
 
     The outputs were checked by the caller; the plot is drawn last.
     """
     from ..pipeline import apply_file
 
-    engine = engine if engine is not None else _engine(models)
-    result = apply_file(input_path, output, target, intensity, force=force, loudness_match=loudness_match,
-                        subtype=subtype, progress=progress, engine=engine, blend=blend, alpha=alpha, mode=mode,
-                        reference_audio=_reference_audio(reference) if reference else None)
+    result = apply_file(input_path, output, request, force=force, subtype=subtype, progress=progress, engine=engine)
     facts = result.to_dict()
     if plot:
-        from ..adaptive import CURVE_FREQS_HZ
-        from ..analysis import GRID_FREQS_HZ, long_term_spectrum_db
-        from ..pipeline import read_analysis_excerpt
-        from .common import plot_curves
-
-        spectra = {}
-        for label, path in (("input spectrum", input_path), ("output spectrum", output)):
-            excerpt, sample_rate, _ = read_analysis_excerpt(path)  # bounded, as the analysis reads
-            spectra[label] = np.interp(np.log(CURVE_FREQS_HZ), np.log(GRID_FREQS_HZ), long_term_spectrum_db(excerpt, sample_rate))
-        label = f"{mode} '{target}'" + (f"+'{blend}' {alpha:.2f}" if blend else "")
-        plot_curves(plot, CURVE_FREQS_HZ, {f"net EQ, {label}, intensity {result.eq.intensity:.2f}": result.eq.curve_db},
-                    title=f"semeq apply: {Path(input_path).name}", force=force, spectra=spectra)
+        _plot(input_path, output, plot, request, result, force=force)
         facts["plot"] = plot
     return facts
+
+
+def _plot(input_path: str, output: str, plot: str, request, result, *, force: bool) -> None:
+    from ..adaptive import CURVE_FREQS_HZ
+    from ..analysis import GRID_FREQS_HZ, long_term_spectrum_db
+    from ..io import read_analysis_excerpt
+    from .common import plot_curves
+
+    spectra = {}
+    for label, path in (("input spectrum", input_path), ("output spectrum", output)):
+        excerpt, sample_rate, _ = read_analysis_excerpt(path)  # bounded, as the analysis reads
+        spectra[label] = np.interp(np.log(CURVE_FREQS_HZ), np.log(GRID_FREQS_HZ), long_term_spectrum_db(excerpt, sample_rate))
+    label = f"{request.mode} '{request.label}'"
+    plot_curves(plot, CURVE_FREQS_HZ, {f"net EQ, {label}, intensity {result.eq.intensity:.2f}": result.eq.curve_db},
+                title=f"semeq apply: {Path(input_path).name}", force=force, spectra=spectra)
 
 
 def _check_single_outputs(source: Path, output: Path, plot: str | None, force: bool, subtype: str | None) -> None:
@@ -183,26 +171,30 @@ def print_facts(facts: dict) -> None:
         print(f"  note: {note}")
 
 
+def print_understood(request, file=None) -> None:
+    """How the target (and blend) were understood, before the EQ: one line each."""
+    file = sys.stdout if file is None else file
+    for interp in (request.target, request.blend):
+        if interp is not None and not interp.is_single_word:
+            print(interp.describe(), file=file)
+            for note in interp.notes:
+                print(f"  note: {note}", file=file)
+
+
 def run(args: argparse.Namespace) -> int:
-    intensity, alpha = _check_args(args)
     source = Path(args.input)
-    mode = _check_mode(args)
-    if args.reference:
-        _reference_audio(args.reference)  # a bad reference fails before any work
-    common = dict(target=args.target, intensity=intensity, blend=args.blend, alpha=alpha, mode=mode, reference=args.reference,
-                  loudness_match=not args.no_loudness_match, force=args.force, subtype=args.subtype, models=args.models)
+    engine = load_engine(args.models)
+    request = build_request(engine, args)  # bad words and settings fail before any work
     if source.is_dir():
-        return _run_batch(source, args, common)
-    # Fail fast: bad words, then every output, before any audio is read.
-    engine = _engine(args.models)
-    engine.target_latent(args.target, args.blend, alpha)
-    word = engine.eq_model.entry(args.target).word
-    output = Path(args.output) if args.output else auto_name(source, Path("processed"), word, intensity, args.blend, alpha, mode)
+        return _run_batch(source, args, request)
+    output = Path(args.output) if args.output else auto_name(source, Path("processed"), request)
     if not args.output:
         output.parent.mkdir(parents=True, exist_ok=True)
     _check_single_outputs(source, output, args.plot, args.force, args.subtype)
-    facts = process_file(str(source), str(output), plot=args.plot, engine=engine,
-                         progress=False if (args.no_progress or args.json) else None, **common)
+    if not args.json:
+        print_understood(request)
+    facts = process_file(str(source), str(output), request, engine=engine, force=args.force, subtype=args.subtype,
+                         plot=args.plot, progress=False if (args.no_progress or args.json) else None)
     if args.json:
         print(json.dumps(facts))
     else:
@@ -217,21 +209,21 @@ def _init_worker(models: str | None) -> None:
     # traceback); the parent then removes the temporary file of any output left unfinished.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_term)
-    _engine(models)
+    load_engine(models)
 
 
 def _on_term(signum, frame) -> None:
     os._exit(143)
 
 
-def _batch_one(input_path: str, output: str, common: dict) -> dict:
-    return process_file(input_path, output, progress=False, **common)
+def _batch_one(input_path: str, output: str, request, options: dict) -> dict:
+    return process_file(input_path, output, request, engine=load_engine(options["models"]), force=options["force"],
+                        subtype=options["subtype"], progress=False)
 
 
-def _batch_outputs(files: list[Path], out_dir: Path, args: argparse.Namespace, common: dict) -> list[Path]:
+def _batch_outputs(files: list[Path], out_dir: Path, args: argparse.Namespace, request) -> list[Path]:
     """Every output's path, checked before any file is processed; all problems in one message."""
-    word = _engine(args.models).eq_model.entry(args.target).word
-    outputs = [auto_name(f, out_dir, word, common["intensity"], args.blend, common["alpha"], common["mode"]) for f in files]
+    outputs = [auto_name(f, out_dir, request) for f in files]
     problems = []
     for f, out in zip(files, outputs):
         try:
@@ -245,7 +237,7 @@ def _batch_outputs(files: list[Path], out_dir: Path, args: argparse.Namespace, c
     return outputs
 
 
-def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
+def _run_batch(folder: Path, args: argparse.Namespace, request) -> int:
     from tqdm import tqdm
 
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
@@ -256,9 +248,9 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
     out_dir = Path(args.output) if args.output else Path("processed")
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"{out_dir}: for a folder input, -o must be a folder")
-    _engine(args.models).target_latent(args.target, args.blend, common["alpha"])  # bad words fail before any work
     out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = _batch_outputs(files, out_dir, args, common)
+    outputs = _batch_outputs(files, out_dir, args, request)
+    options = {"models": args.models, "force": args.force, "subtype": args.subtype}
     done, failed = [], []
     workers = max(1, min(int(args.workers), len(files)))
     started = time.time()
@@ -267,7 +259,7 @@ def _run_batch(folder: Path, args: argparse.Namespace, common: dict) -> int:
     bar = tqdm(total=len(files), desc="semeq apply", unit="file", disable=args.json or args.no_progress, file=sys.stderr)
     try:
         for f, out in zip(files, outputs):
-            futures[pool.submit(_batch_one, str(f), str(out), common)] = (f, out)
+            futures[pool.submit(_batch_one, str(f), str(out), request, options)] = (f, out)
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)

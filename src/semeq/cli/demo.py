@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.intensity <= 1.0:
         raise ParameterError(f"--intensity must be in [0, 1], got {args.intensity:g}")
     engine = SemanticEQ()
-    word = engine.eq_model.entry(args.target).word  # an unknown word fails here, before any file is written
+    request = engine.request(args.target, args.intensity)  # an unknown word fails here, before any file is written
+    word = request.target.slug
     out_dir = Path(args.out_dir)
     source, output, plot = (out_dir / "demo_input.wav", out_dir / f"demo_{word.replace(' ', '-')}.wav",
                             out_dir / f"demo_{word.replace(' ', '-')}.png")
@@ -70,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     save_audio(source, audio, sample_rate, subtype="int24", force=args.force)
     print("the generated clip:")
     print_profile(engine.profile(audio, sample_rate, top_k=5))
-    facts = process_file(str(source), str(output), target=word, intensity=args.intensity, force=args.force,
-                         plot=str(plot), engine=engine, progress=False)
+    facts = process_file(str(source), str(output), request, force=args.force, plot=str(plot), engine=engine,
+                         progress=False)
     print_facts(facts)
     print(f"wrote {source}, {facts['output']} and {facts['plot']}")
     return 0

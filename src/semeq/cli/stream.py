@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", nargs="?", help="audio file to stream (omit with --live)")
     p.add_argument("-o", "--output", help="output file (file mode)")
-    p.add_argument("--target", required=True, metavar="WORD", help="descriptor to move toward, e.g. warm")
-    p.add_argument("--intensity", type=float, default=0.5, metavar="I", help="0..1, 0 = exact bypass (default 0.5, as apply)")
+    p.add_argument("--target", required=True, metavar="PHRASE", help="word or phrase to move toward, e.g. warm, 'a bit darker'")
+    p.add_argument("--intensity", type=float, default=None, metavar="I",
+                   help="0..1, 0 = exact bypass (default: the phrase's amount words, else 0.5, as apply)")
     p.add_argument("--blend", metavar="WORD", help="second descriptor to blend with the target")
     p.add_argument("--alpha", type=float, default=None, metavar="A", help="weight of --blend, 0..1 (default 0.5 with --blend)")
     p.add_argument("--frame-size", type=int, default=512, metavar="N", help="samples per frame (default 512)")
@@ -64,7 +65,7 @@ class StreamReport:
 
 
 def stream_file(
-    input_path: str, output_path: str, *, target: str, intensity: float = 1.0, blend: str | None = None,
+    input_path: str, output_path: str, *, target, intensity: float | None = None, blend: str | None = None,
     alpha: float = 0.0, frame_size: int = 512, update_interval: int = 4, analysis_window_s: float = 2.0,
     smoothing_ms: float = 200.0, analyzer=None, force: bool = False, progress: bool = True, auto_gain: bool = True,
     true_peak_ceiling_dbtp: float = -1.0,
@@ -73,7 +74,8 @@ def stream_file(
 
     Between frames (never inside ``process()``) it waits for a requested analysis to finish,
     as live playback would when an analysis takes less than a frame's period; the render is
-    then reproducible. ``analyzer`` defaults to ``semeq.adaptive.SemanticEQ()``.
+    then reproducible. ``analyzer`` defaults to ``semeq.adaptive.SemanticEQ()``. ``target`` is a
+    word, a phrase or an :class:`~semeq.request.EQRequest` (as :meth:`StreamingAdaptiveEQ.set_target`).
 
     The output path (folder, format, an existing file) is checked before any processing.
     A file, unlike a live stream, is known whole once rendered: when its true peak passes
@@ -157,16 +159,20 @@ def _progress(total: int, *, enabled: bool):
 
 
 def run(args: argparse.Namespace) -> int:
+    from .apply import print_understood
+
     if args.live:
         if args.input or args.output:
             raise ParameterError("--live takes no INPUT or -o OUTPUT (it plays the sound card's input)")
         return run_live(args)
     if not args.input or not args.output:
         raise ParameterError("file mode needs INPUT and -o OUTPUT (or use --live)")
+    engine, request = _request(args)
+    print_understood(request)
     report = stream_file(
-        args.input, args.output, target=args.target, intensity=args.intensity, blend=args.blend, alpha=_alpha(args),
-        frame_size=args.frame_size, update_interval=args.update_interval, analysis_window_s=args.window,
-        smoothing_ms=args.smoothing_ms, force=args.force, progress=not args.no_progress, auto_gain=not args.no_auto_gain,
+        args.input, args.output, target=request, frame_size=args.frame_size, update_interval=args.update_interval,
+        analysis_window_s=args.window, smoothing_ms=args.smoothing_ms, analyzer=engine, force=args.force,
+        progress=not args.no_progress, auto_gain=not args.no_auto_gain,
     )
     print(f"streamed {report.duration_s:.2f} s in {report.n_frames} frames of {report.frame_size} samples")
     print(f"process() per frame: median {report.process_median_us:.1f} us, p99 {report.process_p99_us:.1f} us")
@@ -198,6 +204,9 @@ def run_live(args: argparse.Namespace, analyzer=None) -> int:
     from ..streaming import StreamingAdaptiveEQ
 
     sd = import_sounddevice()
+    request = None
+    if analyzer is None:
+        analyzer, request = _request(args)
     device = int(args.device) if args.device is not None and str(args.device).isdigit() else args.device
     try:
         info = sd.query_devices(device, "input")
@@ -219,11 +228,12 @@ def run_live(args: argparse.Namespace, analyzer=None) -> int:
                 errors.append(f"{type(exc).__name__}: {exc}")
 
         with engine:
-            engine.set_target(args.target, args.intensity, blend=args.blend, alpha=_alpha(args))
+            engine.set_target(args.target if request is None else request, args.intensity, blend=args.blend,
+                              alpha=_alpha(args))
             with sd.Stream(samplerate=sample_rate, blocksize=args.frame_size, device=(device, device),
                            channels=channels, dtype="float32", callback=callback, latency="low"):
                 print(f"live: {sample_rate:g} Hz, {channels} ch, frames of {args.frame_size}; "
-                      f"target {args.target!r} at {args.intensity:g}; Ctrl-C stops", file=sys.stderr)
+                      f"target {args.target!r} at {engine.target[1]:g}; Ctrl-C stops", file=sys.stderr)
                 t_end = None if args.duration is None else time.monotonic() + args.duration
                 try:
                     while t_end is None or time.monotonic() < t_end:
@@ -237,6 +247,20 @@ def run_live(args: argparse.Namespace, analyzer=None) -> int:
           f"({stats.analysis_cpu_s:.3f} s CPU), added latency {engine.latency_samples} samples"
           + (f"; {len(errors)} callback errors, last: {errors[-1]}" if errors else ""))
     return 0
+
+
+def _request(args: argparse.Namespace):
+    """The engine and the one request of this command line (the phrase understood once)."""
+    from .apply import load_engine
+
+    engine = load_engine(None)
+    alpha = _alpha(args)
+    if args.intensity is not None and not 0.0 <= args.intensity <= 1.0:
+        raise ParameterError(f"--intensity must be in [0, 1], got {args.intensity:g}")
+    intensity = args.intensity
+    if intensity is None and engine.understand(args.target).intensity is None:
+        intensity = 0.5
+    return engine, engine.request(args.target, intensity, blend=args.blend, alpha=alpha)
 
 
 def _alpha(args: argparse.Namespace) -> float:

@@ -204,7 +204,6 @@ class StreamingEQ:
         return out
 
 
-_BLAS_ROWS = 4  # rows per matrix product: small enough that OpenBLAS stays on the calling thread
 
 
 class SlidingSpectrum:
@@ -215,8 +214,7 @@ class SlidingSpectrum:
     only the frames completed since the last call; a ring keeps, for the frames that lie inside
     the last ``window_len`` samples, the channel-mixed power ``|X|^2`` (the mean over channels,
     so mono and identical stereo agree), the frame's mean-square power in ``band_hz`` (for the
-    activity rule of :func:`semeq.analysis.active_frames`) and, when ``mel_weights`` is given,
-    the mel power.
+    activity rule of :func:`semeq.analysis.active_frames`).
 
     Parameters
     ----------
@@ -228,8 +226,6 @@ class SlidingSpectrum:
         Frame length and hop in samples.
     band_hz : (float, float)
         Band of the per-frame activity power.
-    mel_weights : ndarray [shape=(n_fft // 2 + 1, n_mels)], optional
-        Filterbank applied to each new frame's power.
     origin : int in [0, hop)
         Where the frame grid starts: ``(-window_len) % hop`` puts a frame at the start of every
         window that ends on a multiple of ``hop``.
@@ -242,8 +238,7 @@ class SlidingSpectrum:
     """
 
     def __init__(self, sample_rate: float, channels: int, window_len: int, *, n_fft: int = 1024, hop: int = 512,
-                 band_hz: tuple[float, float] = (100.0, 10000.0), mel_weights: np.ndarray | None = None,
-                 origin: int = 0):
+                 band_hz: tuple[float, float] = (100.0, 10000.0), origin: int = 0):
         self.sample_rate = float(sample_rate)
         self.origin = int(origin) % int(hop)
         self.channels = int(channels)
@@ -260,12 +255,8 @@ class SlidingSpectrum:
         self._psd_scale[0] /= 2.0
         if self.n_fft % 2 == 0:
             self._psd_scale[-1] /= 2.0
-        self.mel_weights = None if mel_weights is None else np.ascontiguousarray(mel_weights, dtype=np.float64)
-        if self.mel_weights is not None and self.mel_weights.shape[0] != n_bins:
-            raise ParameterError(f"mel_weights must have {n_bins} rows, got {self.mel_weights.shape}")
         self.power = np.zeros((self.capacity, n_bins))
         self.band_power = np.zeros(self.capacity)
-        self.mel = None if self.mel_weights is None else np.zeros((self.capacity, self.mel_weights.shape[1]))
         self.reset()
 
     def reset(self) -> None:
@@ -313,12 +304,6 @@ class SlidingSpectrum:
             slots = np.arange(start, stop) % self.capacity
             self.power[slots] = power
             self.band_power[slots] = power @ self._band_weights
-            if self.mel is not None:
-                # (n_new, n_bins) @ (n_bins, n_mels) in blocks of a few rows: a larger product makes
-                # OpenBLAS start its thread pool, whose spinning threads take the core from the audio
-                # thread (64 rows: 2.4 ms of CPU and 17 ms of wall time on the 2-core machine, 4 rows: 7 us).
-                for i in range(0, n_new, _BLAS_ROWS):
-                    self.mel[slots[i : i + _BLAS_ROWS]] = power[i : i + _BLAS_ROWS] @ self.mel_weights
         self.n_done = max(stop, self.n_done)
         self.first = first
         self.n_frames = max(stop - first, 0)
@@ -350,14 +335,3 @@ class SlidingSpectrum:
         weights = np.zeros(self.capacity)
         weights[self._slots()[active]] = 1.0 / n_active
         return (weights @ self.power) * self._psd_scale  # (capacity,) @ (capacity, n_bins)
-
-    def frame_power(self, frames: np.ndarray) -> np.ndarray:
-        """Channel-mixed power of frames shaped (channels, n, n_fft), as :meth:`update` computes it."""
-        spec = np.fft.rfft(frames * self.window, axis=-1)
-        return (spec.real**2 + spec.imag**2).mean(axis=0)  # (n, n_bins)
-
-    def window_mel(self) -> np.ndarray:
-        """Mel power of the window's frames in time order, shaped (n_mels, n_frames)."""
-        if self.mel is None:
-            raise ParameterError("this SlidingSpectrum keeps no mel frames (no mel_weights)")
-        return self.mel[self._slots()].T
