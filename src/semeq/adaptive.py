@@ -77,7 +77,6 @@ AUTO_INTENSITY_MAX_CHANGE_DB = 6.0
 """M in match mode's auto-intensity rule: the RMS change (dB) the suggestion saturates at."""
 CURVE_FREQS_HZ: np.ndarray = np.geomspace(20.0, 20000.0, 256)
 """Grid on which curves are reported and plotted (256 log-spaced points, 20 Hz-20 kHz)."""
-_BAND = (CURVE_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (CURVE_FREQS_HZ <= PROFILE_BAND_HZ[1])
 _FIT_EDGE = 0.45  # fit points stay below 0.45 x sample rate (the biquad design clamps there too)
 FIT_BOUND_DB = 0.5
 """The designed change is realised within this RMS error over the held band where a 5-band EQ can."""
@@ -98,9 +97,12 @@ def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
                              "(silence, DC, a lone click, or under about 0.1 s of sound): nothing to analyse or equalise")
 
 
-def band_rms_db(curve_db: np.ndarray) -> float:
-    """RMS of a curve on :data:`CURVE_FREQS_HZ` over :data:`PROFILE_BAND_HZ`, in dB."""
-    return float(np.sqrt(np.mean(np.asarray(curve_db)[..., _BAND] ** 2)))
+def band_rms_db(curve_db: np.ndarray, freqs_hz: np.ndarray = CURVE_FREQS_HZ) -> float:
+    """RMS of a curve over :data:`PROFILE_BAND_HZ` (100 Hz-10 kHz), in dB: the size of a change.
+
+    ``freqs_hz``: the curve's grid (:data:`CURVE_FREQS_HZ` by default, or the analysis grid).
+    """
+    return float(np.sqrt(np.mean(np.asarray(curve_db)[..., frontend.in_band(freqs_hz)] ** 2)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -499,7 +501,7 @@ class SemanticEQ:
     def _profile_band(self, balance: "Balance") -> np.ndarray:
         from .analysis import GRID_FREQS_HZ
 
-        return balance.held & (GRID_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (GRID_FREQS_HZ <= PROFILE_BAND_HZ[1])
+        return balance.held & frontend.in_band(GRID_FREQS_HZ)
 
     def profile(self, audio: np.ndarray, sample_rate: float, top_k: int = 10, *,
                 min_confidence: float = PROFILE_MIN_CONFIDENCE) -> Profile:
@@ -615,17 +617,18 @@ class SemanticEQ:
 
     def _suggest(self, request: "EQRequest", balance: "Balance", audio) -> IntensitySuggestion:
         from . import semantics
+        from .analysis import GRID_FREQS_HZ
 
         name = request.label
         if request.mode == "toward":
             w = self.word_curve_db(request.target, request.blend, request.alpha)
             u = semantics.need(balance.balance_db, w, balance.held)
             intensity = semantics.intensity_for_need(u)
-            change = _grid_band_rms(self.designed_change_db(balance, request, intensity))
+            change = band_rms_db(self.designed_change_db(balance, request, intensity), GRID_FREQS_HZ)
             text = (f"the recording needs {u:.2f} of '{name}' (0: it already has it, 1: typical music, up to 2: far "
                     f"from it); intensity tanh({u:.2f}) = {intensity:.2f} changes it by {change:.1f} dB RMS")
             return IntensitySuggestion(intensity=intensity, need=u, change_db=change, explanation=text)
-        d = _grid_band_rms(self.designed_change_db(balance, request, 1.0, audio=audio))
+        d = band_rms_db(self.designed_change_db(balance, request, 1.0, audio=audio), GRID_FREQS_HZ)
         intensity = self.intensity_for_distance(d)
         what = "the reference" if request.reference is not None else f"'{name}'"
         text = (f"the recording is {d:.1f} dB (RMS, 100 Hz-10 kHz) from {what}; "
@@ -866,10 +869,3 @@ def _is_request(value: object) -> bool:
 
     return isinstance(value, EQRequest)
 
-
-def _grid_band_rms(grid_curve_db: np.ndarray) -> float:
-    """RMS of a curve on the analysis grid over :data:`PROFILE_BAND_HZ`, in dB."""
-    from .analysis import GRID_FREQS_HZ
-
-    band = (GRID_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (GRID_FREQS_HZ <= PROFILE_BAND_HZ[1])
-    return float(np.sqrt(np.mean(np.asarray(grid_curve_db)[band] ** 2)))
