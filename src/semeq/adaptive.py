@@ -610,8 +610,6 @@ class SemanticEQ:
         """
         request = self._as_request(target, "auto", blend=blend, alpha=alpha, mode=mode, reference_audio=reference_audio) \
             if not _is_request(target) else target.replace(intensity=None, intensity_source="auto")
-        if request.mode not in ("toward", "match", "latent"):
-            raise ParameterError("auto-intensity needs a mode that reads the recording (toward, match or latent), not static")
         balance = self.balance(audio, sample_rate) if balance is None else balance
         return self._suggest(request, balance, None if audio is None else (audio, sample_rate))
 

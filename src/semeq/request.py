@@ -67,8 +67,9 @@ class EQRequest:
     blend : Interpretation or None
         A second target, blended in with weight ``alpha``.
     alpha : float in [0, 1]
-    reference : Path or None
-        A reference recording: ``match`` moves toward its balance instead of the word's point.
+    reference : Path, (audio, sample_rate) or None
+        A reference recording (a file, or an array from the Python API): ``match`` moves toward
+        its balance instead of the word's point.
     loudness_match : bool
         Bring the output to the input's loudness (below the true-peak ceiling).
     true_peak_ceiling_dbtp : float
@@ -82,7 +83,7 @@ class EQRequest:
     mode: str = "toward"
     blend: Interpretation | None = None
     alpha: float = 0.0
-    reference: Path | None = None
+    reference: "Path | tuple | None" = None
     loudness_match: bool = True
     true_peak_ceiling_dbtp: float = -1.0
     notes: tuple[str, ...] = ()
@@ -101,7 +102,8 @@ class EQRequest:
         if self.intensity is None and self.mode not in MODES_READING_AUDIO:
             raise ParameterError(f"auto-intensity measures the recording: it does not go with mode '{self.mode}'")
         if self.reference is not None:
-            object.__setattr__(self, "reference", Path(self.reference))
+            if not isinstance(self.reference, tuple):  # (audio, sample_rate) from the array API stays as it is
+                object.__setattr__(self, "reference", Path(self.reference))
             if self.mode != "match":
                 raise ParameterError("a reference recording goes with mode 'match'")
         if not math.isfinite(float(self.true_peak_ceiling_dbtp)):
@@ -127,6 +129,7 @@ class EQRequest:
         return {"target": self.target.to_dict(), "intensity": None if self.intensity is None else round(self.intensity, 4),
                 "intensity_source": self.intensity_source, "mode": self.mode,
                 "blend": None if self.blend is None else self.blend.to_dict(), "alpha": round(self.alpha, 4),
-                "reference": None if self.reference is None else str(self.reference),
+                "reference": None if self.reference is None else
+                ("<audio array>" if isinstance(self.reference, tuple) else str(self.reference)),
                 "loudness_match": self.loudness_match, "true_peak_ceiling_dbtp": self.true_peak_ceiling_dbtp,
                 "notes": list(self.notes)}
