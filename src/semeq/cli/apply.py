@@ -18,6 +18,7 @@ from ..errors import AudioFileError, ParameterError, SemeqError
 from ..io import check_audio_output, check_output_path
 from ..request import MODES
 from .common import add_subtype_option
+from .export import EXPORT_HELP, check_export_targets, write_exports
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3"}
 
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="output file (or folder, for a folder input); default processed/NAME_WORD_I.ext")
     p.add_argument("--plot", metavar="PNG", help="draw the EQ curve with the input's and output's long-term spectra")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--export", action="append", metavar="FORMAT:PATH", help=EXPORT_HELP)
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     add_subtype_option(p)
     p.add_argument("--no-loudness-match", action="store_true", help="keep the EQ's level change (lowered only as far as the -1 dBTP ceiling needs)")
@@ -169,6 +171,8 @@ def print_facts(facts: dict) -> None:
     print(f"  after    {_fmt(a['rms_dbfs'])}    {_fmt(a['peak_dbfs'])}    {_fmt(a['crest_factor_db'])}  {_fmt(a['loudness_lufs'])}")
     for note in facts.get("notes", []):
         print(f"  note: {note}")
+    for preset in facts.get("exports", []):
+        print(f"  {preset['format']} preset: {preset['path']}")
 
 
 def print_understood(request, file=None) -> None:
@@ -186,15 +190,21 @@ def run(args: argparse.Namespace) -> int:
     engine = load_engine(args.models)
     request = build_request(engine, args)  # bad words and settings fail before any work
     if source.is_dir():
+        if args.export:
+            raise ParameterError("--export writes one recording's setting: give a file, or export a file's line "
+                                 "of the folder's --json output with 'semeq export OUT.json --entry N'")
         return _run_batch(source, args, request)
     output = Path(args.output) if args.output else auto_name(source, Path("processed"), request)
     if not args.output:
         output.parent.mkdir(parents=True, exist_ok=True)
     _check_single_outputs(source, output, args.plot, args.force, args.subtype)
+    exports = check_export_targets(args.export, force=args.force, inputs=(source,), taken=(output, args.plot))
     if not args.json:
         print_understood(request)
     facts = process_file(str(source), str(output), request, engine=engine, force=args.force, subtype=args.subtype,
                          plot=args.plot, progress=False if (args.no_progress or args.json) else None)
+    if exports:
+        facts["exports"] = write_exports(exports, facts, force=args.force)
     if args.json:
         print(json.dumps(facts))
     else:
