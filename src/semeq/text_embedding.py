@@ -124,9 +124,12 @@ class TextEmbedding:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length embeddings [shape=(len(texts), dim)], float64; a text without tokens gives zeros."""
         out = np.zeros((len(texts), self.dim), dtype=np.float64)
-        for i, enc in enumerate(self.tokenizer.encode_batch(list(texts), add_special_tokens=False)):
-            if enc.ids:
-                v = self.table[enc.ids].astype(np.float64).mean(axis=0)
+        for i, text in enumerate(texts):
+            # one text at a time: encode_batch would start the tokenizer's thread pool, after which a
+            # fork (a server's workers, multiprocessing) prints a warning and disables it
+            ids = self.tokenizer.encode(str(text), add_special_tokens=False).ids
+            if ids:
+                v = self.table[ids].astype(np.float64).mean(axis=0)
                 norm = np.linalg.norm(v)
                 if norm > 0:
                     out[i] = v / norm
