@@ -102,3 +102,19 @@ def test_web_busy_port_and_public_host_warning(tmp_path):
     assert "warning: listening on 0.0.0.0" in r.stderr  # said before anything else happens
     r = _run_web("--port", "70000")
     assert r.returncode == 2 and "--port must be in [0, 65535]" in r.stderr
+    r = _run_web("--max-temp-mb", "0")
+    assert r.returncode == 2 and "--max-temp-mb must be positive" in r.stderr
+
+
+def test_web_socket_is_tcp_without_nagle():
+    """Accepted connections get TCP_NODELAY from asyncio only when the listening socket says IPPROTO_TCP:
+    without it every keep-alive request of the page (previews, /api/understand) waited ~40 ms."""
+    pytest.importorskip("uvicorn", reason="the web extra is not installed")
+    from semeq.cli.web import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        sock.close()

@@ -40,7 +40,7 @@ def routes(app: App) -> list[Route]:
                 raise ApiError(400, "this setting is an exact bypass (intensity 0, or nothing to do): "
                                     "A and B would be the same")
             region, stats_in = app.region_audio(upload, a, b)
-            out, _, shortfall = app.engine.preview(region, sample_rate, d, stats_in)
+            out, _, shortfall = app.engine.preview(region, sample_rate, d, stats_in, true_peak=True)
             return d, region * 10.0 ** (shortfall / 20.0), out  # A lowered as far as B fell short: equal loudness
 
         d, a_audio, b_audio = await in_pool(app.interactive, work)
