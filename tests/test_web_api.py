@@ -429,7 +429,7 @@ def test_abx_session_hides_x_records_sqlite_and_reports_p(client, wav5, tmp_path
     assert a.shape == b.shape == (int(2.5 * SR), 2)
     assert np.max(np.abs(a - b)) > 100 * LSB16  # the EQ is audible in the numbers
     a_again = sf.read(io.BytesIO(client.get(f"/api/abx/sessions/{sid}/A.wav").content))[0]
-    assert np.max(np.abs(a_again - a)) > 30 * LSB16  # every presentation is a fresh rendering
+    assert not np.array_equal(a_again, a)  # every presentation is a fresh rendering (two may lie close together)
     session = client.app.state.semeq.abx[sid]
     answers = []
     for trial in range(1, 17):
@@ -441,9 +441,9 @@ def test_abx_session_hides_x_records_sqlite_and_reports_p(client, wav5, tmp_path
         source = session.a_audio if truth == "A" else session.b_audio
         # Not a trivial match to its source (the issue's page script found X within 2 LSB of it)...
         assert np.max(np.abs(x_audio - source.T)) > 30 * LSB16
-        # ... but the same sound: within 0.1 dB of its level (never louder) and within one sample of its time.
+        # ... but the same sound: 0.05 to 0.1 dB below its level, and within one sample of its time.
         level_db = 20 * np.log10(np.sqrt(np.mean(x_audio**2)) / np.sqrt(np.mean(source**2)))
-        assert -0.1 - 0.005 <= level_db <= 0.005
+        assert -0.1 - 0.005 <= level_db <= -0.05 + 0.005
         assert _lag_samples(x_audio[:, 0], source[0]) in (0, 1)
         answer = truth if trial <= 12 else ("B" if truth == "A" else "A")  # 12 of 16 right
         r = client.post(f"/api/abx/sessions/{sid}/answer", json={"trial": trial, "answer": answer})
@@ -649,7 +649,7 @@ def test_abx_results_stay_hidden_until_the_session_is_complete(client, wav5):
 
 
 def test_presentations_differ_inaudibly_from_their_source():
-    """Level within [-0.1, 0] dB, delay within one sample, and far more than a few LSB from the source."""
+    """Level 0.05 to 0.1 dB down, delay within one sample, and far more than a few LSB from the source."""
     from semeq.web.abx import presentation_wav
 
     src = _music_like(2.0, seed=7)
@@ -657,13 +657,13 @@ def test_presentations_differ_inaudibly_from_their_source():
     for seed in range(8):
         x = sf.read(io.BytesIO(presentation_wav(src, SR, np.random.default_rng(seed))))[0].T
         level_db = 20 * np.log10(np.sqrt(np.mean(x**2)) / np.sqrt(np.mean(src**2)))
-        assert -0.1 - 0.005 <= level_db <= 0.005
+        assert -0.1 - 0.005 <= level_db <= -0.05 + 0.005
         assert _lag_samples(x[0], src[0]) in (0, 1)
         assert np.sqrt(np.mean((x - src) ** 2)) > 10 * LSB16 and np.max(np.abs(x - src)) > 30 * LSB16
-        assert np.max(np.abs(x - first)) > 30 * LSB16
+        assert not np.array_equal(x, first)
     # Undone (the known delay and gain removed), what is left is the dither: within 1.5 LSB RMS.
     rng = np.random.default_rng(3)
-    gain_db, delay = -rng.uniform(0.0, 0.1), rng.uniform(0.0, 1.0)
+    gain_db, delay = -rng.uniform(0.05, 0.1), rng.uniform(0.25, 0.75)
     x = sf.read(io.BytesIO(presentation_wav(src, SR, np.random.default_rng(3))))[0].T
     spec = np.fft.rfft(src, axis=-1) * np.exp(-2j * np.pi * np.arange(src.shape[1] // 2 + 1) * delay / src.shape[1])
     expected = np.fft.irfft(spec, src.shape[1], axis=-1) * 10 ** (gain_db / 20) * 32767 / 32768
@@ -829,3 +829,30 @@ def test_format_p_is_never_zero():
     assert format_p(2517 / 65536) == "0.0384"
     assert format_p(1.5e-5) == "1.5e-05"
     assert format_p(2.0**-16) == "1.5e-05"
+
+
+def test_a_download_cut_short_still_lets_go_of_its_file(client, wav5):
+    """The hold on a render's file ends however its response ends (here: the client stops reading)."""
+    import anyio
+
+    from semeq.web import routes_jobs
+
+    store = client.app.state.semeq.store
+    u = _upload(client, _file(wav5))["upload"]
+    first = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.4}).json()["job"]
+    assert _wait(client, first)["state"] == "done"
+    job = store.job(first)
+    path = store.open_download(job)
+
+    class Gone(Exception):
+        pass
+
+    async def inner(scope, receive, send):
+        raise Gone  # the client went away mid-response
+
+    with pytest.raises(Gone):
+        anyio.run(routes_jobs.Releasing(inner, lambda: store.close_download(job)), {"type": "http"}, None, None)
+    assert job.readers == 0
+    second = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.6}).json()["job"]
+    assert _wait(client, second)["state"] == "done"
+    assert not path.exists() and len(store.files()) == 2

@@ -8,9 +8,10 @@ Protocol
     in order, once each.
 Presentation
     Every fetch of A, B or X is a new rendering of its source (:func:`presentation_wav`): a random
-    level offset in [-0.1, 0] dB, a random circular delay of 0 to 1 sample (at most 23 us at
-    44.1 kHz) and independent TPDF dither to 16 bits. No listener can hear these (0.1 dB is below
-    the smallest level step heard on music, and a sub-sample delay applies to both channels),
+    level offset in [-0.1, -0.05] dB, a random circular delay of 0.25 to 0.75 samples (at most
+    17 us at 44.1 kHz) and independent TPDF dither to 16 bits. No listener can hear these (two
+    presentations differ in level by at most 0.05 dB, far below the smallest level step heard on
+    music, and a sub-sample delay applies to both channels alike),
     and none of them depends on whether X is A or B. They stop the trivial attack (X equal to its
     source within 2 LSB, thousands of LSB from the other), not a determined one: a script in the
     page that aligns X with A and B and fits the gain still tells them apart by the EQ's
@@ -54,10 +55,11 @@ __all__ = ["SCHEMA_VERSION", "AbxStore", "AbxSession", "binomial_p_value", "defa
 SCHEMA_VERSION = 1
 DEFAULT_TRIALS = 16
 MAX_TRIALS = 100
-PRESENTATION_LEVEL_DB = 0.1
-"""Each presentation is lowered by a random amount in [0, this] dB (never raised: no clipping)."""
-PRESENTATION_DELAY_SAMPLES = 1.0
-"""Each presentation is delayed (circularly, over the loop) by a random fraction of this many samples."""
+PRESENTATION_LEVEL_DB = (0.05, 0.1)
+"""Each presentation is lowered by a random amount in this range of dB (never raised: no clipping;
+never less than 0.05 dB, so that no presentation is its source within a few LSB)."""
+PRESENTATION_DELAY_SAMPLES = (0.25, 0.75)
+"""Each presentation is delayed (circularly, over the loop) by a random number of samples in this range."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -236,9 +238,10 @@ def format_p(p: float) -> str:
 def presentation_wav(audio: np.ndarray, sample_rate: int, rng: np.random.Generator | None = None) -> bytes:
     """One presentation of a source as a 16-bit WAV: a fresh rendering no listener can tell from another.
 
-    A random level offset in [-PRESENTATION_LEVEL_DB, 0] dB, a random circular delay in
-    [0, PRESENTATION_DELAY_SAMPLES) samples (a linear phase applied to the loop's spectrum: exact
-    band-limited interpolation of the looped signal) and independent TPDF dither of +-1 LSB.
+    A random level offset of minus :data:`PRESENTATION_LEVEL_DB` dB, a random circular delay of
+    :data:`PRESENTATION_DELAY_SAMPLES` samples (a linear phase applied to the loop's spectrum:
+    exact band-limited interpolation of the looped signal), both uniform in their ranges, and
+    independent TPDF dither of +-1 LSB.
     See the module notes for what this does and does not guarantee.
 
     Parameters
@@ -253,8 +256,8 @@ def presentation_wav(audio: np.ndarray, sample_rate: int, rng: np.random.Generat
     rng = np.random.default_rng(secrets.randbits(128)) if rng is None else rng
     audio = np.asarray(audio, dtype=np.float64)
     n = audio.shape[1]
-    gain = 10.0 ** (-rng.uniform(0.0, PRESENTATION_LEVEL_DB) / 20.0)
-    delay = rng.uniform(0.0, PRESENTATION_DELAY_SAMPLES)
+    gain = 10.0 ** (-rng.uniform(*PRESENTATION_LEVEL_DB) / 20.0)
+    delay = rng.uniform(*PRESENTATION_DELAY_SAMPLES)
     spectrum = np.fft.rfft(audio, axis=-1)  # (channels, n // 2 + 1)
     spectrum *= np.exp(-2j * np.pi * np.arange(spectrum.shape[-1]) * (delay / n))
     x = np.fft.irfft(spectrum, n, axis=-1) * (gain * 32767.0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -14,7 +13,22 @@ from .http import ApiError
 from .state import App
 from .store import Job
 
-__all__ = ["routes"]
+__all__ = ["routes", "Releasing"]
+
+
+class Releasing:
+    """A response that lets go of its hold on a file however it ends (sent, or the client gone:
+    a background task would not run then, and the file would outlive its replacement)."""
+
+    def __init__(self, response, release) -> None:
+        self.response = response
+        self.release = release
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await self.response(scope, receive, send)
+        finally:
+            self.release()
 
 
 def routes(app: App) -> list[Route]:
@@ -27,7 +41,7 @@ def routes(app: App) -> list[Route]:
         path = app.store.open_download(job)
         if path is None:
             raise ApiError(410, "this render is gone (replaced, or its upload expired)")
-        return path, BackgroundTask(app.store.close_download, job)
+        return path, lambda: app.store.close_download(job)
 
     async def job_status(request: Request):
         job = app.job(request.path_params["job"])
@@ -40,15 +54,15 @@ def routes(app: App) -> list[Route]:
     async def job_download(request: Request):
         job = app.job(request.path_params["job"])
         path, release = held(job)
-        return FileResponse(path, media_type=job.media_type, filename=job.download_name, background=release)
+        return Releasing(FileResponse(path, media_type=job.media_type, filename=job.download_name), release)
 
     async def job_listen(request: Request):
         job = app.job(request.path_params["job"])
         upload = app.upload(job.upload_id)
         path, release = held(job)
         # The rendered file itself, decoded block by block (the very samples of the download).
-        return StreamingResponse(float32_wav_chunks(path, frames=upload.analysis.info.frames), media_type="audio/wav",
-                                 background=release)
+        return Releasing(StreamingResponse(float32_wav_chunks(path, frames=upload.analysis.info.frames),
+                                            media_type="audio/wav"), release)
 
     async def job_settings(request: Request):
         job = app.job(request.path_params["job"])
