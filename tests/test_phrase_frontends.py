@@ -81,3 +81,53 @@ def test_the_stream_understands_the_same_phrase(engine):
         assert stream._worker.target.word == engine.request("less harsh", 0.7)
         stream.set_target("a bit warmer")  # no number: the amount word's intensity
         assert stream.target == ("warm", engine.understand("a bit warmer").intensity)
+
+
+WEB_PHRASES = ("too boomy", "a bit warmer", "less harsh", "más cálido")
+
+
+@pytest.fixture(scope="module")
+def web(engine):
+    """The web app in process, on the same loaded engine (starlette's test client)."""
+    pytest.importorskip("starlette", reason="the web extra is not installed: pip install 'semeq[web]'")
+    pytest.importorskip("httpx", reason="starlette's test client needs httpx")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from semeq.web.app import create_app
+    from semeq.web.engine import Engine
+
+    with TestClient(create_app(engine=Engine(seq=engine)), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize("intensity", [None, 0.7])
+@pytest.mark.parametrize("phrase", WEB_PHRASES)
+def test_the_web_cli_and_api_give_the_same_eq(phrase, intensity, song, engine, web, tmp_path, capsys):
+    """One phrase, one 5-band EQ from POST /api/apply (X-Semeq-Settings), `semeq apply --json` and
+    SemanticEQ.apply: without an intensity the phrase's amount words set it in every front end."""
+    path, audio = song
+    fields = {"target": phrase} | ({} if intensity is None else {"intensity": str(intensity)})
+    r = web.post("/api/apply", files={"file": ("song.wav", path.read_bytes())}, data=fields)
+    assert r.status_code == 200, r.text
+    applied = json.loads(r.headers["X-Semeq-Settings"])
+    argv = ["apply", str(path), "--target", phrase, "--json", "-o", str(tmp_path / "o.wav")]
+    assert main(argv + ([] if intensity is None else ["--intensity", str(intensity)])) == 0
+    facts = json.loads(capsys.readouterr().out)
+    interp = engine.understand(phrase)
+    expected = intensity if intensity is not None else (interp.intensity if interp.intensity is not None else 0.5)
+    _, result = engine.apply(audio, SR, phrase, expected)
+    api = result.eq.params.to_vector()
+    web_bands = EQParams(**applied["bands"]).to_vector()
+    (cli_cascade,) = facts["eq"]["cascade"]
+    np.testing.assert_allclose(web_bands, api, atol=1e-9)
+    np.testing.assert_allclose(EQParams(**cli_cascade).to_vector(), api, atol=1e-9)
+    assert applied["eq"]["cascade"] == facts["eq"]["cascade"]  # the very setting, as both print it
+    assert applied["intensity"] == pytest.approx(expected) and facts["eq"]["intensity"] == pytest.approx(expected)
+    assert applied["request"]["intensity_source"] == ("given" if intensity is not None else
+                                                      "amount" if interp.intensity is not None else "default")
+    assert applied["output_gain_db"] == facts["output_gain_db"] == round(result.gain_db, 3)
+    assert applied["understood"] == facts["eq"]["understood"] == interp.to_dict()

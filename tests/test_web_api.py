@@ -856,3 +856,213 @@ def test_a_download_cut_short_still_lets_go_of_its_file(client, wav5):
     second = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.6}).json()["job"]
     assert _wait(client, second)["state"] == "done"
     assert not path.exists() and len(store.files()) == 2
+
+
+# -- presets for EQ plugins (semeq.export) --------------------------------------------------------
+def _cli(argv: list[str]) -> str:
+    import contextlib
+
+    from semeq.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    return out.getvalue()
+
+
+def _preset_files(filename: str, data: bytes) -> dict[str, bytes]:
+    """A download's files: the zip's members (an LV2 bundle) or the one file."""
+    import zipfile
+
+    if not filename.endswith(".zip"):
+        return {filename: data}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def _written_files(path) -> dict[str, bytes]:
+    """What `semeq export` / `semeq apply --export` wrote, named as in a download."""
+    if path.is_dir():
+        return {f"{path.name}/{f.name}": f.read_bytes() for f in sorted(path.iterdir())}
+    return {path.name: path.read_bytes()}
+
+
+@pytest.fixture(scope="module")
+def rendered_presets(engine, tmp_path_factory):
+    """A render of "warm" at 0.7 through the page's routes, every preset downloaded; the same file
+    through ``semeq apply --json --export`` for each format, and ``semeq export`` of the page's settings."""
+    from semeq.export import FORMATS
+
+    folder = tmp_path_factory.mktemp("web_presets")
+    data = _file(_music_like(5.0, seed=7), subtype="FLOAT")
+    (folder / "take.wav").write_bytes(data)
+    app = create_app(engine=engine, db_path=folder / "abx.sqlite3")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        u = _upload(client, data, name="take.wav")["upload"]
+        job = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.7}).json()["job"]
+        status = _wait(client, job)
+        assert status["state"] == "done"
+        audio = client.get(f"/api/jobs/{job}/download").content
+        settings = client.get(f"/api/jobs/{job}/settings.json").content
+        downloads = {}
+        for p in status["presets"]:
+            r = client.get(p["url"])
+            assert r.status_code == 200, r.text
+            assert r.headers["content-disposition"] == f'attachment; filename="{p["filename"]}"'
+            downloads[p["format"]] = (p["filename"], r.content, r.headers["content-type"])
+    (folder / "web.wav").write_bytes(audio)
+    (folder / "settings.json").write_bytes(settings)
+    (folder / "cli").mkdir()
+    (folder / "export").mkdir()
+
+    def target(base, fmt):
+        return base / downloads[fmt][0].removesuffix(".zip")  # the same names, so that the LV2 URIs match
+
+    argv = ["apply", str(folder / "take.wav"), "--target", "warm", "--intensity", "0.7", "--json",
+            "-o", str(folder / "cli.wav")]
+    for fmt in FORMATS:
+        argv += ["--export", f"{fmt}:{target(folder / 'cli', fmt)}"]
+        _cli(["export", str(folder / "settings.json"), "--format", fmt, "-o", str(target(folder / "export", fmt))])
+    facts = json.loads(_cli(argv))
+    return {"status": status, "downloads": downloads, "folder": folder, "facts": facts,
+            "cli": {fmt: _written_files(target(folder / "cli", fmt)) for fmt in FORMATS},
+            "export": {fmt: _written_files(target(folder / "export", fmt)) for fmt in FORMATS}}
+
+
+def test_every_preset_format_is_offered_with_the_render(rendered_presets, client):
+    from semeq.export import FORMATS
+
+    offered = client.get("/api/info").json()["export_formats"]
+    assert [f["format"] for f in offered] == list(FORMATS)
+    assert all(f["title"] == FORMATS[f["format"]].title and f["hosts"] == FORMATS[f["format"]].hosts for f in offered)
+    presets = rendered_presets["status"]["presets"]
+    assert [p["format"] for p in presets] == list(FORMATS) and all("error" not in p for p in presets)
+    names = [p["filename"] for p in presets]
+    assert len(set(names)) == len(names)  # apo and audacity are both .txt: the format is in the name
+    assert names[0] == "take_warm_toward_0_70_lsp.preset.lv2.zip" and names[1] == "take_warm_toward_0_70_apo.txt"
+    types = {fmt: d[2] for fmt, d in rendered_presets["downloads"].items()}
+    assert types == {"lsp": "application/zip", "apo": "text/plain; charset=utf-8", "easyeffects": "application/json",
+                     "audacity": "text/plain; charset=utf-8", "audacity-xml": "application/xml"}
+
+
+@pytest.mark.parametrize("fmt", ["lsp", "apo", "easyeffects", "audacity", "audacity-xml"])
+def test_web_presets_are_the_files_semeq_export_and_semeq_apply_write(rendered_presets, fmt):
+    """Byte for byte: the page's preset = `semeq export` of the page's settings download = what
+    `semeq apply --export` writes for the same file and settings (the same EQ and output gain)."""
+    filename, data, _ = rendered_presets["downloads"][fmt]
+    files = _preset_files(filename, data)
+    assert files == rendered_presets["export"][fmt]
+    assert files == rendered_presets["cli"][fmt]
+    if fmt == "apo":
+        text = data.decode()
+        assert text.startswith("# semeq: warm 0.70") and f"Preamp: {rendered_presets['facts']['output_gain_db']:.3f} dB" in text
+
+
+def test_the_web_lsp_preset_renders_like_the_web_download(rendered_presets):
+    """The LV2 bundle downloaded from the page, unzipped where a host looks, read by lilv as hosts
+    read presets and rendered through LSP Parametric Equalizer by lv2apply: the page's own audio."""
+    import zipfile
+
+    test_export = pytest.importorskip("test_export", reason="tests/test_export.py holds the LV2 helpers")
+    if test_export.needs_lv2.args[0]:
+        pytest.skip(test_export.needs_lv2.kwargs["reason"])
+    folder = rendered_presets["folder"]
+    filename, data, _ = rendered_presets["downloads"]["lsp"]
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        zf.extractall(folder / "lv2")
+    found = [p for p in test_export.lilv_presets(folder / "lv2") if filename.removesuffix(".zip") in p["uri"]]
+    assert len(found) == 1 and found[0]["loaded"] and found[0]["label"] == "semeq: warm 0.70"
+    test_export.lv2apply(folder / "take.wav", folder / "lsp.wav", found[0]["ports"])
+    plugin, sample_rate = sf.read(str(folder / "lsp.wav"))
+    ours, _ = sf.read(str(folder / "web.wav"))
+    assert plugin.shape == ours.shape
+    rms_db, level_db = test_export.compare_renders(plugin, ours, sample_rate)
+    print(f"\nweb LSP preset via lilv+lv2apply vs the web's download: third-octave RMS {rms_db:.4f} dB, "
+          f"level {level_db:+.4f} dB, max sample difference {np.max(np.abs(plugin - ours)):.2e}")
+    assert rms_db <= test_export.RENDER_RMS_TOL_DB and abs(level_db) <= test_export.LEVEL_TOL_DB
+
+
+def test_a_preset_the_plugin_cannot_hold_is_listed_with_why_and_refused_4xx(client, wav5, monkeypatch):
+    from semeq.export import lsp
+
+    monkeypatch.setattr(lsp, "Q_RANGE", (0.0, 0.1))  # a plugin narrower than semeq: every peak's Q is outside
+    u = _upload(client, _file(wav5))["upload"]
+    job = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.7}).json()["job"]
+    status = _wait(client, job)
+    by_format = {p["format"]: p for p in status["presets"]}
+    assert "url" not in by_format["lsp"] and "lsp: low shelf Q 0.71 is outside" in by_format["lsp"]["error"]
+    assert "url" in by_format["apo"]  # the others still download
+    message = _error(client.get(f"/api/jobs/{job}/preset/lsp"), 400, "outside the plugin's range 0 .. 0.1")
+    assert message == by_format["lsp"]["error"]
+    assert client.get(f"/api/jobs/{job}/preset/apo").status_code == 200
+    _error(client.get(f"/api/jobs/{job}/preset/vst3"), 400, "unknown export format 'vst3'; known: lsp, apo")
+    _error(client.get(f"/api/jobs/{'0' * 32}/preset/apo"), 404, "no such render")
+    # A newer render replaces this one: its presets go with its audio.
+    newer = client.post(f"/api/uploads/{u}/render", json={"target": "warm", "intensity": 0.5}).json()["job"]
+    assert _wait(client, newer)["state"] == "done"
+    _error(client.get(f"/api/jobs/{job}/preset/apo"), 410, "replaced")
+
+
+def test_api_apply_export_answers_the_preset_of_the_applied_setting(client, wav5, tmp_path):
+    from semeq.export import export_bytes, read_settings
+
+    data = _file(wav5)
+    fields = {"target": "a bit warmer", "mode": "toward"}
+    audio = client.post("/api/apply", files={"file": ("a.wav", data)}, data=fields)
+    assert audio.status_code == 200
+    r = client.post("/api/apply", files={"file": ("a.wav", data)}, data=fields | {"export": "apo"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"] == 'attachment; filename="a_warm_toward_apo.txt"'
+    assert r.headers["content-type"] == "text/plain; charset=utf-8"
+    applied = json.loads(r.headers["X-Semeq-Settings"])
+    assert applied == json.loads(audio.headers["X-Semeq-Settings"])  # the same setting as the audio call
+    assert applied["intensity"] == pytest.approx(0.3) and applied["request"]["intensity_source"] == "amount"
+    assert applied["eq"]["cascade"] == [applied["bands"]]
+    assert r.content == export_bytes("apo", read_settings(applied))[1]
+    assert r.content.decode().startswith("# semeq: warm 0.30")
+    # The header of an audio call, posted to /api/export, gives the same preset without a second render.
+    e = client.post("/api/export/apo", json=json.loads(audio.headers["X-Semeq-Settings"]))
+    assert e.status_code == 200 and e.content == r.content
+    assert e.headers["content-disposition"] == 'attachment; filename="semeq_warm_0.30.txt"'
+    # And semeq export of that header, saved as a file, writes the same bytes.
+    (tmp_path / "applied.json").write_text(audio.headers["X-Semeq-Settings"])
+    _cli(["export", str(tmp_path / "applied.json"), "--format", "apo", "-o", str(tmp_path / "x.txt")])
+    assert (tmp_path / "x.txt").read_bytes() == e.content
+    assert client.app.state.semeq.store.files() == []  # nothing kept
+
+
+def test_api_export_refusals_are_4xx_json(client, wav5):
+    good = {"sample_rate": 44100, "output_gain_db": -1.0, "bands": {"peak2_gain_db": 3.0}}
+    _error(client.post("/api/apply", files={"file": ("a.wav", _file(wav5))}, data={"target": "warm", "export": "vst3"}),
+           400, "unknown export format 'vst3'")
+    assert client.app.state.semeq.store.files() == []
+    _error(client.post("/api/export/apo", json={"sample_rate": 44100}), 400, "no EQ found")
+    _error(client.post("/api/export/apo", json=good), 400, "lacks")  # 13 named values, not some
+    from semeq.params import EQParams
+
+    flat = EQParams.flat().to_dict()
+    r = client.post("/api/export/easyeffects", json={"sample_rate": 44100, "output_gain_db": -1.0, "bands": flat})
+    assert r.status_code == 200 and json.loads(r.content)["output"]["equalizer#0"]["output-gain"] == -1.0
+    _error(client.post("/api/export/lsp", json={"sample_rate": 44100, "output_gain_db": 25.0, "bands": flat}),
+           400, "lsp: the output gain +25.00 dB is outside the plugin's range")
+    _error(client.post("/api/export/lsp", content=b"{}", headers={"content-type": "text/plain"}), 415)
+
+
+# -- warm-up ------------------------------------------------------------------------------------
+def test_warm_up_fits_the_unseen_word_map_before_any_unseen_word():
+    """Engine.warm_up (run by `semeq web` at start) leaves the map that places unseen words fitted
+    for the engine's model, so the first unseen word typed finds it and fits none."""
+    from semeq import text_embedding
+    from semeq.adaptive import SemanticEQ
+
+    if not text_embedding.embedding_available():
+        pytest.skip("the text embedding package (wordllama) is not installed")
+    engine = Engine(seq=SemanticEQ())  # a model of its own: no other test has placed a word with it
+    model = engine.seq.eq_model
+    assert engine.ready() == {"models": True, "unseen_words": False}
+    assert model not in text_embedding._MAPS
+    engine.warm_up()
+    assert engine.ready() == {"models": True, "unseen_words": True}
+    fitted = text_embedding._MAPS[model][frozenset()]
+    interp = engine.understand("silky")
+    assert interp.terms[0].source == "embedding" and text_embedding._MAPS[model] == {frozenset(): fitted}

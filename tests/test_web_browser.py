@@ -197,6 +197,21 @@ def test_studio_ab_download_and_abx_in_chromium(server, browser, data_root, tmp_
         page.click("#dl-settings")
     settings = json.loads(Path(dl.value.path()).read_text())
     assert settings["settings"]["target"] == "warm" and settings["intensity"] == pytest.approx(0.8)
+
+    # A preset for each EQ plugin format beside the audio; the APO download is `semeq export` of those settings.
+    from semeq.export import FORMATS, export_bytes, read_settings
+
+    links = page.evaluate("""[...document.querySelectorAll('#presets a')].map((a) => ({format: a.dataset.format,
+        href: a.getAttribute('href'), download: a.getAttribute('download'), cls: a.className, title: a.title}))""")
+    assert [a["format"] for a in links] == list(FORMATS)
+    assert all(a["href"] and a["download"] and "disabled" not in a["cls"] for a in links)
+    assert all(FORMATS[a["format"]].hosts in a["title"] for a in links)
+    with page.expect_download() as dl:
+        page.click("#dl-preset-apo")
+    stem = "d06_orch_strings_supertux_warm_toward_0_80_apo"
+    assert dl.value.suggested_filename == stem + ".txt"
+    assert Path(dl.value.path()).read_bytes() == export_bytes("apo", read_settings(settings), stem)[1]
+    assert page.inner_text("#preset-error") == ""
     page.screenshot(path=str(tmp_path / "studio.png"), full_page=True)
 
     # A second tab with another clip works alongside the first.
@@ -292,5 +307,16 @@ def test_word_already_present_unknown_word_and_modes_in_chromium(server, browser
     page.press("#word", "Escape")
     _wait_js(page, "document.getElementById('word-meta').textContent.includes('Spanish survey')")
     assert "not always of the word" in page.get_attribute("#word-meta", "title")
+
+    # A phrase's amount words set the intensity, as on the command line, until the slider is moved for it.
+    page.click("#mode label:has(input[value=toward])")
+    page.fill("#word", "a bit warmer")
+    page.press("#word", "Escape")
+    page.press("#word", "Enter")
+    _wait_js(page, "document.getElementById('eq-hint').textContent.startsWith('toward “a bit warmer”, intensity 0.30')")
+    assert page.input_value("#intensity") == "0.3" and "overridden" not in page.inner_text("#suggestion")
+    page.fill("#intensity", "0.6")
+    _wait_js(page, "document.getElementById('eq-hint').textContent.includes('“a bit warmer”, intensity 0.60')")
+    assert 'the amount "a bit" (0.30) was overridden by the explicit intensity 0.60' in page.inner_text("#suggestion")
     assert _csp_violations(page) == []
     assert errors == []

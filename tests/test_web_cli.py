@@ -118,3 +118,39 @@ def test_web_socket_is_tcp_without_nagle():
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         sock.close()
+
+
+def test_web_warms_up_the_unseen_word_map_at_start(tmp_path):
+    """`semeq web` loads the models and the unseen-word map in the background as it starts (GET
+    /api/info says so under "ready"), before anyone types an unseen word."""
+    import time
+    import urllib.request
+
+    pytest.importorskip("uvicorn", reason="the web extra is not installed")
+    from semeq.text_embedding import embedding_available
+
+    if not embedding_available():
+        pytest.skip("the text embedding package (wordllama) is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "semeq.cli", "web", "--no-browser", "--port", str(port),
+                             "--db", str(tmp_path / "abx.sqlite3")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    try:
+        assert "serving on" in proc.stdout.readline()
+        deadline, ready = time.monotonic() + 90, None
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=30) as r:
+                ready = json.loads(r.read())["ready"]
+            if ready["unseen_words"]:
+                break
+            time.sleep(0.1)
+        assert ready == {"models": True, "unseen_words": True}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

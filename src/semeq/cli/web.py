@@ -14,7 +14,7 @@ from ..errors import ParameterError, SemeqError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("web", help="open the listening studio (A/B, ABX) in the browser",
                        description="Start a local web server with the studio page (A/B with loudness match, "
-                                   "ABX tests) and the scripting API (POST /api/analyze, /api/apply).")
+                                   "ABX tests, presets for EQ plugins) and the scripting API (POST /api/analyze, /api/apply, /api/export).")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--no-browser", action="store_true", help="do not open the page in the default browser")
@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(engine=engine, db_path=args.db, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
                      max_duration_s=args.max_duration_s, max_temp_bytes=int(args.max_temp_mb * 1024 * 1024),
                      allowed_hosts=hosts)
-    threading.Thread(target=lambda: engine.seq, daemon=True).start()  # load the models while the page opens
+    # Load the models and the unseen-word map while the page opens (GET /api/info says when: "ready").
+    threading.Thread(target=engine.warm_up, name="semeq-warm-up", daemon=True).start()
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     print(f"semeq web: serving on {url}  (Ctrl+C to stop)", flush=True)

@@ -16,7 +16,7 @@ A JSON object (a ``dict``) of any of these shapes; unknown keys are ignored:
 * The web page's settings download (``/api/jobs/{job}/settings.json``) and the
   ``X-Semeq-Settings`` header of ``/api/apply``: ``{"input": {"sample_rate"}, "sample_rate"?,
   "output_gain_db", "settings": {"target"...}, "intensity", "is_bypass", "bands": {13 named
-  values} or null, "bands_exact", "cascade": [...]}``.
+  values} or null, "eq": {"target", "intensity", "cascade": [...]}}`` (``eq`` as the CLI prints it).
 * A batch ledger line: ``{"bands": ..., "output_gain_db", "sample_rate"}``, ``bands`` (or
   ``fit_5band``) given as the 13 named values of :data:`semeq.params.PARAM_NAMES`, as a list of
   13 numbers in that order, or as a list of five band objects ``{"gain_db", "freq_hz", "q"}``

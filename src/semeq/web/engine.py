@@ -13,6 +13,9 @@ One kitchen: nothing here filters, measures levels or designs an EQ by itself.
 - The full render and ``/api/apply`` are the library's file pipeline
   (:func:`semeq.pipeline.render_file` with the decided EQ, :func:`semeq.pipeline.apply_file`):
   two passes over the file in blocks, constant memory, written atomically.
+- Presets for EQ plugins are :mod:`semeq.export`'s, written from the render's settings dict
+  through :func:`semeq.export.read_settings` -- the reader ``semeq export`` uses -- so a preset
+  downloaded from the page is the file ``semeq export`` writes from that page's settings download.
 - The loop preview is the library's array path on the region, as :meth:`SemanticEQ.apply` runs
   it (:func:`semeq.dsp.apply_eq`, :func:`semeq.loudness.level_stats`,
   :func:`semeq.loudness.output_gain`; the ceiling on the sample peak, see :meth:`Engine.preview`)
@@ -26,16 +29,18 @@ are inference only (no state changes but caches), so requests run them concurren
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from ..errors import AudioFileError, UnknownWordError
+from ..errors import AudioFileError, ParameterError, UnknownWordError
 from ..request import MODES
 
 if TYPE_CHECKING:
@@ -48,7 +53,9 @@ if TYPE_CHECKING:
     from ..request import EQRequest
 
 __all__ = ["Engine", "Analysis", "Design", "MODES", "MODE_HELP", "suggestions_of", "format_suffix", "media_type", "wav_header",
-           "wav_bytes", "float32_wav_chunks"]
+           "wav_bytes", "float32_wav_chunks", "applied_eq", "export_formats", "preset", "presets", "preset_media_type"]
+
+log = logging.getLogger("semeq.web")
 
 MODE_HELP = {
     "toward": "adds what the recording lacks of the word, band by band, and leaves alone what it already has "
@@ -86,6 +93,63 @@ def format_suffix(fmt: str) -> str:
 def media_type(fmt: str) -> str:
     """The media type of a decoded format ("FLAC" -> "audio/flac")."""
     return _MEDIA_TYPE.get(fmt, "application/octet-stream")
+
+
+def applied_eq(eq: "AdaptiveEQ") -> dict:
+    """The ``eq`` block ``semeq apply --json`` prints, without its curves: what was applied
+    (``cascade``: the one 5-band setting, or ``[]`` for the bypass) and how it is named (``target``
+    is the phrase's label, as the CLI names it). :func:`semeq.export.read_settings` reads the
+    cascade and the preset's name from it, exactly as it reads the CLI's facts."""
+    d = eq.to_dict()
+    return {k: d[k] for k in ("target", "blend", "alpha", "intensity", "mode", "cascade")}
+
+
+def export_formats() -> list[dict]:
+    """Every preset format of :data:`semeq.export.FORMATS`: ``format``, ``title``, ``hosts``, ``suffix``."""
+    from ..export import FORMATS
+
+    return [{"format": f.name, "title": f.title, "hosts": f.hosts, "suffix": f.suffix + (".zip" if f.bundle else "")}
+            for f in FORMATS.values()]
+
+
+def preset(fmt: str, settings: dict, stem: str | None = None) -> tuple[str, bytes]:
+    """One preset of a settings dict: ``semeq.export.export_bytes(fmt, read_settings(settings))``.
+
+    ``stem`` names the file (an LV2 bundle comes as ``STEM.preset.lv2.zip``); by default the
+    settings' label, as :func:`semeq.export.export_bytes` names it.
+
+    Raises
+    ------
+    ParameterError
+        An unknown format, settings that hold no single 5-band setting, or a value the format's
+        plugin cannot hold (naming the band and the limit).
+    """
+    from ..export import export_bytes, get_format, read_settings
+
+    return export_bytes(get_format(fmt), read_settings(settings, where="the settings"), stem)
+
+
+def presets(settings: dict, stem: str) -> dict[str, "tuple[str, bytes] | ParameterError"]:
+    """Every format's preset of one render (``STEM_FORMAT.suffix``), or why that format refuses it."""
+    from ..export import FORMATS
+
+    out: dict[str, tuple[str, bytes] | ParameterError] = {}
+    for name in FORMATS:
+        try:
+            out[name] = preset(name, settings, f"{stem}_{name}")
+        except ParameterError as exc:
+            out[name] = exc
+    return out
+
+
+_PRESET_MEDIA = {".zip": "application/zip", ".json": "application/json", ".xml": "application/xml",
+                 ".txt": "text/plain; charset=utf-8"}
+
+
+def preset_media_type(filename: str) -> str:
+    """The media type of a preset download, from its file name's ending."""
+    return next((m for suffix, m in _PRESET_MEDIA.items() if filename.lower().endswith(suffix)),
+                "application/octet-stream")
 
 
 def _strip_path(exc: Exception, path: Path) -> str:
@@ -193,11 +257,12 @@ class Engine:
         Folder of trained models; default the shipped weights.
     """
 
-    def __init__(self, models: str | Path | None = None) -> None:
+    def __init__(self, models: str | Path | None = None, *, seq: "SemanticEQ | None" = None) -> None:
         self._models = models
-        self._seq: "SemanticEQ | None" = None
+        self._seq: "SemanticEQ | None" = seq
         self._lock = threading.RLock()
         self._vocabulary: list[dict] | None = None
+        self._ready = {"models": seq is not None, "unseen_words": False}
 
     @property
     def seq(self) -> "SemanticEQ":
@@ -206,10 +271,35 @@ class Engine:
                 from ..adaptive import SemanticEQ
 
                 self._seq = SemanticEQ.from_dir(self._models) if self._models else SemanticEQ()
+                self._ready["models"] = True
             return self._seq
 
+    def warm_up(self) -> float:
+        """Load what the first requests would otherwise wait for: the models, the phrase reader's
+        lexicon, then the map that places unseen words (:func:`semeq.text_embedding.unseen_word_map`: the text embedding read
+        and the ridge map fitted, up to 0.7 s, which the first unseen word typed would pay).
+        Meant for a background thread at server start; returns the seconds it took. A failure
+        is logged, never raised: the first unseen word then reports it as its own error."""
+        t0 = time.perf_counter()
+        try:
+            seq = self.seq
+            from ..text_embedding import embedding_available, unseen_word_map
+
+            seq.understand("warm")  # the phrase reader's lexicon, built on first use
+            if embedding_available():
+                unseen_word_map(seq.eq_model).place("warm")  # fitted, and the tokenizer run once
+                self._ready["unseen_words"] = True
+        except Exception:  # noqa: BLE001 - a warm-up must never take the server down
+            log.warning("warm-up failed; the first request will load what it needs", exc_info=True)
+        return time.perf_counter() - t0
+
+    def ready(self) -> dict:
+        """What is loaded: ``models`` (the SemanticEQ) and ``unseen_words`` (the embedding map)."""
+        return dict(self._ready)
+
     def capabilities(self) -> dict:
-        return {"modes": list(MODES), "mode_help": {m: MODE_HELP.get(m, "") for m in MODES}}
+        return {"modes": list(MODES), "mode_help": {m: MODE_HELP.get(m, "") for m in MODES},
+                "export_formats": export_formats()}
 
     def vocabulary(self) -> list[dict]:
         """Every word: ``word``, ``language`` ("en"/"es": the survey that collected it), ``confidence``."""
@@ -223,9 +313,10 @@ class Engine:
         """The phrase understood (UnknownWordError, with suggestions, when nothing is)."""
         return self.seq.understand(text)
 
-    def request(self, target: str, intensity: "float | str", *, mode: str, blend: str | None,
+    def request(self, target: str, intensity: "float | str | None", *, mode: str, blend: str | None,
                 alpha: float | None) -> "EQRequest":
-        """The ONE request of a settings change (``intensity``: a number or ``"auto"``)."""
+        """The ONE request of a settings change (``intensity``: a number, ``"auto"``, or None for the
+        phrase's amount words, else the default)."""
         return self.seq.request(target, intensity, mode=mode, blend=blend, alpha=alpha)
 
     # -- files ----------------------------------------------------------------------------

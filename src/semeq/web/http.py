@@ -104,9 +104,11 @@ def settings_fields(d: dict) -> dict:
         raise ApiError(400, "settings must be a JSON object")
     target = phrase(d, "target", True)
     blend = phrase(d, "blend", False)
-    raw = d.get("intensity", 0.5)
+    raw = d.get("intensity")
     auto = d.get("auto_intensity") in (True, "true", "1", 1) or (isinstance(raw, str) and raw.strip().lower() == "auto")
-    intensity = "auto" if auto else number(d, "intensity", 0.5, 0.0, 1.0)
+    # No intensity: the phrase's amount words ("a bit warmer": 0.3), else the library's default
+    # 0.5 -- what `semeq apply` does without --intensity.
+    intensity = "auto" if auto else number(d, "intensity", None, 0.0, 1.0)
     mode = d.get("mode") or "toward"
     if not isinstance(mode, str) or len(mode) > 20:
         raise ApiError(400, "mode must be a string")

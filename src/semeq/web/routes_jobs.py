@@ -1,4 +1,5 @@
-"""Routes of a full render: its progress, the file, a float32 WAV of it for the page, its settings."""
+"""Routes of a full render: its progress, the file, a float32 WAV of it for the page, its settings,
+and its setting as a preset for each EQ plugin format of :mod:`semeq.export`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .engine import float32_wav_chunks
+from ..errors import ParameterError
+from ..export import get_format
+from .engine import float32_wav_chunks, preset_media_type
 from .http import ApiError
 from .state import App
 from .store import Job
@@ -49,6 +52,9 @@ def routes(app: App) -> list[Route]:
         if job.state == "done":
             d["original_gain_db"] = round(job.shortfall_db, 4)
             d["download_name"] = job.download_name
+            d["presets"] = [{"format": name, "filename": got[0], "url": f"/api/jobs/{job.id}/preset/{name}"}
+                            if isinstance(got, tuple) else {"format": name, "error": str(got)}
+                            for name, got in (job.presets or {}).items()]
         return JSONResponse(d)
 
     async def job_download(request: Request):
@@ -72,9 +78,26 @@ def routes(app: App) -> list[Route]:
         return Response(json.dumps(job.result, indent=2), media_type="application/json",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+    async def job_preset(request: Request):
+        """The render's setting as a preset (``semeq export`` of its settings download); 400 with the
+        reason when the format's plugin cannot hold it."""
+        job = app.job(request.path_params["job"])
+        fmt = get_format(request.path_params["format"])  # an unknown format: 400 naming the known ones
+        if job.state != "done":
+            held(job)  # the same error as the audio's
+        got = (job.presets or {}).get(fmt.name)
+        if got is None:
+            raise ApiError(410, "this render's presets are gone")
+        if not isinstance(got, tuple):
+            raise ParameterError(str(got))
+        filename, data = got
+        return Response(data, media_type=preset_media_type(filename),
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
     return [
         Route("/api/jobs/{job}", job_status),
         Route("/api/jobs/{job}/download", job_download),
         Route("/api/jobs/{job}/listen.wav", job_listen),
         Route("/api/jobs/{job}/settings.json", job_settings),
+        Route("/api/jobs/{job}/preset/{format}", job_preset),
     ]

@@ -44,7 +44,7 @@ def routes(app: App, static_dir) -> list[Route]:
         caps = await run_in_threadpool(app.engine.capabilities)
         return JSONResponse({"semeq": __version__, "max_upload_bytes": app.max_upload_bytes,
                              "max_duration_s": app.max_duration_s, "max_region_s": MAX_REGION_S,
-                             "abx_default_trials": DEFAULT_TRIALS} | caps)
+                             "abx_default_trials": DEFAULT_TRIALS, "ready": app.engine.ready()} | caps)
 
     async def vocabulary(request: Request):
         return JSONResponse({"words": await run_in_threadpool(app.engine.vocabulary)})

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from .. import __version__
 from ..errors import SemeqError
 from .abx import AbxSession, AbxStore
-from .engine import Analysis, Design, Engine, format_suffix
+from .engine import Analysis, Design, Engine, applied_eq, format_suffix, presets
 from .http import ApiError, Slots, number
 from .store import ID_PATTERN, Job, StorageFull, Upload, UploadStore, new_id, safe_display_name
 
@@ -263,6 +263,8 @@ class App:
                                                           "format": info.format, "subtype": info.subtype,
                                                           "duration_s": round(analysis.duration_s, 3)},
                           "output_gain_db": round(rendered.gain_db, 3), "copied": rendered.copied} | design.to_dict()
+            job.result["eq"] = applied_eq(design.eq)  # what semeq export reads, as from `semeq apply --json`
+            job.presets = presets(job.result, job.download_name.rsplit(".", 1)[0])
             stats_in, stats_out = rendered.stats_in, rendered.stats_out
             job.shortfall_db = min(0.0, stats_out.loudness_lufs - stats_in.loudness_lufs) \
                 if np.isfinite(stats_in.loudness_lufs) and np.isfinite(stats_out.loudness_lufs) else 0.0

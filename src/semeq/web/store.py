@@ -107,6 +107,8 @@ class Job:
     download_name: str = "processed"
     media_type: str = "application/octet-stream"
     result: dict | None = None
+    presets: dict | None = None
+    """Format name -> (file name, bytes) of the render's preset, or the ParameterError refusing it."""
     shortfall_db: float = 0.0
     cancelled: bool = False
     readers: int = 0

@@ -5,6 +5,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   info: null, words: [], wordIndex: new Map(), upload: null, original: null,
   region: [0, 0], seq: 0, jobSeq: 0, understandSeq: 0, job: null, design: null, lastPreviewMs: null,
+  amounts: new Map(), sliderFor: null, committed: null,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -309,7 +310,11 @@ function settings() {
   const mode = document.querySelector('input[name="mode"]:checked').value;
   const blend = $("blend").value.trim();
   const s = { target: $("word").value.trim(), mode };
-  if ($("auto").checked) s.intensity = "auto"; else s.intensity = parseFloat($("intensity").value);
+  // A phrase that names an amount ("a bit warmer": 0.3) sets the intensity, as on the command line,
+  // until the slider is moved for that phrase; then the slider wins (and the server notes it).
+  const amount = state.amounts.get(s.target);
+  if ($("auto").checked) s.intensity = "auto";
+  else if (amount === undefined || amount === null || state.sliderFor === s.target) s.intensity = parseFloat($("intensity").value);
   if (blend) { s.blend = blend; s.alpha = parseFloat($("alpha").value); }
   return s;
 }
@@ -353,8 +358,10 @@ const understandNow = debounce(async () => {
   try {
     const res = await fetch(`/api/understand?text=${encodeURIComponent(text)}`);
     const body = await res.json();
+    if (res.ok) state.amounts.set(text, body.understood.intensity);
     if (seq !== state.understandSeq) return;
     if (res.ok) showUnderstood(body.description, null); else showUnderstood(null, body);
+    if (res.ok && text === state.committed) settingsChanged();  // its amount may change the intensity
   } catch (e) { /* the next keystroke asks again */ }
 }, 150);
 
@@ -381,11 +388,15 @@ function clearStale() {
 }
 
 let lastWord = null;
-function wordChanged() {
-  wordMeta(); understandNow();
+function settingsChanged() {
   const key = JSON.stringify(settings());
   if (key !== lastWord) { lastWord = key; update(); }
 }
+function wordChanged() {
+  state.committed = $("word").value.trim();
+  wordMeta(); understandNow(); settingsChanged();
+}
+function showIntensity(x) { $("intensity").value = x; $("intensity-out").textContent = x.toFixed(2); }
 function explain(d) {
   const parts = [];
   if (d.suggestion) parts.push(`auto-intensity: ${d.suggestion.explanation}`);
@@ -419,7 +430,8 @@ const update = debounce(async () => {
     state.lastPreviewMs = ms;
     $("preview-info").textContent = `preview of ${(state.region[1] - state.region[0]).toFixed(1)} s ready in ${(ms / 1000).toFixed(2)} s (server ${(serverMs / 1000).toFixed(2)} s) · A lowered ${(-origDb).toFixed(1)} dB to match`;
     $("preview-info").dataset.ms = ms.toFixed(0);
-    if (d.settings.auto_intensity) { $("intensity").value = d.intensity; $("intensity-out").textContent = d.intensity.toFixed(2); }
+    state.amounts.set(d.settings.target, d.request.target.intensity);
+    if (d.settings.auto_intensity || d.settings.intensity_source === "amount") showIntensity(d.intensity);
     $("suggestion").textContent = explain(d);
     const blend = d.settings.blend ? ` + “${d.settings.blend}” ${d.settings.alpha.toFixed(2)}` : "";
     $("eq-hint").textContent = `${d.settings.mode} “${d.settings.target}”${blend}, intensity ${d.intensity.toFixed(2)}, ${d.change_rms_db.toFixed(2)} dB RMS change`;
@@ -468,18 +480,42 @@ async function startRender() {
         player.setTrack("B", buf, 0, 0);
         if (document.body.dataset.ab === "B") selectAB("B");
         $("render-info").textContent = `full render done: ${st.download_name}`;
-        setDownloads(job.job, st.download_name);
+        setDownloads(job.job, st.download_name, st.presets);
         return;
       }
     }
   } catch (e) { if (seq === state.jobSeq) $("render-info").textContent = `full render failed: ${e.message}`; }
 }
-function setDownloads(job, name) {
+function setDownloads(job, name, presets = []) {
   for (const [id, path] of [["dl-audio", "download"], ["dl-settings", "settings.json"]]) {
     const a = $(id);
     if (job) { a.href = `/api/jobs/${job}/${path}`; a.classList.remove("disabled"); a.setAttribute("download", id === "dl-audio" ? name : ""); }
     else { a.removeAttribute("href"); a.classList.add("disabled"); }
   }
+  setPresets(job ? presets : []);
+}
+
+// One download per preset format the server offers (semeq.export.FORMATS, from /api/info); a format
+// whose plugin cannot hold this render's setting stays disabled and the page says why.
+const PRESET_LABEL = { lsp: "LSP (LV2)", apo: "Equalizer APO", easyeffects: "EasyEffects", audacity: "Audacity", "audacity-xml": "Audacity XML" };
+function buildPresetLinks(formats) {
+  $("presets").replaceChildren(...formats.map((f) => {
+    const a = el("a", { cls: "button preset disabled", text: PRESET_LABEL[f.format] || f.format, title: `${f.title} · loads in: ${f.hosts}` });
+    a.id = `dl-preset-${f.format}`; a.dataset.format = f.format;
+    return a;
+  }));
+}
+function setPresets(presets) {
+  const byFormat = new Map(presets.map((p) => [p.format, p]));
+  const refused = [];
+  for (const a of document.querySelectorAll("#presets a")) {
+    const p = byFormat.get(a.dataset.format);
+    a.classList.toggle("refused", !!(p && p.error));
+    if (p && p.url) { a.href = p.url; a.setAttribute("download", p.filename); a.classList.remove("disabled"); }
+    else { a.removeAttribute("href"); a.removeAttribute("download"); a.classList.add("disabled"); }
+    if (p && p.error) refused.push(`${a.textContent}: ${p.error}`);
+  }
+  $("preset-error").textContent = refused.join(" · ");
 }
 
 // ---------------------------------------------------------------- upload
@@ -636,6 +672,7 @@ async function init() {
       r.parentElement.title = state.info.mode_help[r.value] || "";
     }
     modeHelp();
+    buildPresetLinks(state.info.export_formats || []);
     $("status").textContent = `semeq ${state.info.semeq} · ready`;
     document.body.dataset.ready = "1";
   } catch (e) { showError(`cannot reach the semeq server: ${e.message}`); }
@@ -651,7 +688,10 @@ window.addEventListener("DOMContentLoaded", () => {
   typeahead($("word"), $("word-list"), wordChanged);
   $("word").addEventListener("input", () => { wordMeta(); understandNow(); });
   typeahead($("blend"), $("blend-list"), () => { $("alpha").disabled = !$("blend").value.trim(); wordChanged(); });
-  $("intensity").addEventListener("input", () => { $("intensity-out").textContent = parseFloat($("intensity").value).toFixed(2); update(); });
+  $("intensity").addEventListener("input", () => {
+    state.sliderFor = $("word").value.trim();
+    $("intensity-out").textContent = parseFloat($("intensity").value).toFixed(2); update();
+  });
   $("auto").addEventListener("change", () => { $("intensity").disabled = $("auto").checked; update(); });
   $("alpha").addEventListener("input", () => { $("alpha-out").textContent = parseFloat($("alpha").value).toFixed(2); update(); });
   for (const r of document.querySelectorAll('input[name="mode"]')) r.addEventListener("change", () => { modeHelp(); update(); });
