@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -43,12 +44,16 @@ def test_request_checks_combinations_once(engine):
         EQRequest(target=warm, reference="ref.wav", mode="toward")
     with pytest.raises(ParameterError, match="mode must be one of"):
         EQRequest(target=warm, mode="loud")
-    with pytest.raises(ParameterError, match=r"intensity must be a number in \[0, 1\]"):
+    with pytest.raises(ParameterError, match=r"intensity must be in \[0, 1\]"):
         EQRequest(target=warm, intensity=1.5)
+    with pytest.raises(ParameterError, match=r"intensity must be a number in \[0, 1\]"):
+        EQRequest(target=warm, intensity=True)
+    assert EQRequest(target=warm, intensity=np.float32(0.25)).intensity == 0.25  # NumPy numbers are numbers
+    assert EQRequest(target=warm, intensity=np.array(1)).intensity == 1.0
     with pytest.raises(ParameterError, match="understood phrase"):
         EQRequest(target="warm")
     req = EQRequest(target=warm)
-    with pytest.raises(Exception, match="cannot assign"):  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
         req.intensity = 0.9  # type: ignore[misc]
     assert req.replace(intensity=0.25).intensity == 0.25 and req.intensity == DEFAULT_INTENSITY
 
@@ -149,3 +154,14 @@ def _negated(engine, word):
     interp = engine.understand(word)
     return dataclasses.replace(interp, text=f"less {word}",
                                terms=tuple(dataclasses.replace(t, sign=-1) for t in interp.terms))
+
+
+def test_latent_mode_reads_the_recording_through_the_chosen_encoder(music):
+    """SemanticEQ(encoder="analytic") is the latent mode with the analytic encoder: a run path of its own."""
+    analytic = SemanticEQ(encoder="analytic")
+    eq_a, _ = analytic.decide(analytic.request("warm", 0.8, mode="latent"), music, SR)
+    cnn = SemanticEQ()
+    eq_c, _ = cnn.decide(cnn.request("warm", 0.8, mode="latent"), music, SR)
+    z = analytic.encode(music, SR)
+    assert z.shape == (32,) and not np.allclose(z, cnn.encode(music, SR))
+    assert len(eq_a.cascade) == 1 and not np.allclose(eq_a.designed_db, eq_c.designed_db)

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import ParameterError
+from .params import check_unit
 from .phrases import Interpretation
 
-__all__ = ["EQRequest", "MODES", "Mode", "DEFAULT_INTENSITY", "check_intensity"]
+__all__ = ["EQRequest", "MODES", "Mode", "DEFAULT_INTENSITY", "INTENSITY_SOURCES", "check_intensity", "check_mode"]
 
 Mode = Literal["toward", "match", "static", "latent"]
 MODES: tuple[str, ...] = ("toward", "match", "static", "latent")
@@ -25,16 +26,15 @@ MODES: tuple[str, ...] = ("toward", "match", "static", "latent")
 EQ), latent (the seed's rule in the EQ model's latent space). See :mod:`semeq.adaptive`."""
 MODES_READING_AUDIO: tuple[str, ...] = ("toward", "match", "latent")
 """The modes that read the recording (and so can choose their own intensity)."""
+INTENSITY_SOURCES: tuple[str, ...] = ("given", "amount", "auto", "default")
+"""Where a request's intensity came from."""
 DEFAULT_INTENSITY = 0.5
 """The intensity when the user names none (no number, no amount word, no auto)."""
 
 
 def check_intensity(value: object, name: str = "intensity") -> float:
-    """A number in [0, 1], as a float; ParameterError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)) \
-            or not 0.0 <= float(value) <= 1.0:
-        raise ParameterError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
+    """A number in [0, 1], as a float; ParameterError otherwise (:func:`semeq.params.check_unit`)."""
+    return check_unit(name, value)
 
 
 def check_mode(mode: object, static: bool = False) -> str:
@@ -80,7 +80,7 @@ class EQRequest:
     target: Interpretation
     intensity: float | None = DEFAULT_INTENSITY
     intensity_source: str = "default"
-    mode: str = "toward"
+    mode: Mode = "toward"
     blend: Interpretation | None = None
     alpha: float = 0.0
     reference: "Path | tuple | None" = None
@@ -94,6 +94,8 @@ class EQRequest:
         if self.intensity is not None:
             object.__setattr__(self, "intensity", check_intensity(self.intensity))
         object.__setattr__(self, "mode", check_mode(self.mode))
+        if self.intensity_source not in INTENSITY_SOURCES:
+            raise ParameterError(f"intensity_source must be one of {', '.join(INTENSITY_SOURCES)}, got {self.intensity_source!r}")
         object.__setattr__(self, "alpha", check_intensity(self.alpha, "alpha"))
         if self.blend is None and self.alpha != 0.0:
             raise ParameterError("alpha needs a blend word")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import signal
@@ -59,6 +58,8 @@ def build_request(engine, args: argparse.Namespace):
         raise ParameterError(f"--static contradicts --mode {args.mode}")
     if args.alpha is not None and args.blend is None:
         raise ParameterError("--alpha needs --blend WORD2")
+    if args.auto_intensity and (args.static or args.mode == "static"):  # the request refuses it too, in API words
+        raise ParameterError("--auto-intensity measures the recording: it does not go with --mode static")
     intensity = "auto" if args.auto_intensity else args.intensity
     if isinstance(intensity, float) and not 0.0 <= intensity <= 1.0:
         raise ParameterError(f"--intensity must be in [0, 1], got {intensity:g}")
@@ -86,12 +87,11 @@ def auto_name(input_path: Path, out_dir: Path, request) -> Path:
     return out_dir / (f"{input_path.stem}_{word}_{amount}" + input_path.suffix)
 
 
-@functools.lru_cache(maxsize=2)
 def load_engine(models: str | None):
-    """The engine of this process (the shipped models, or ``--models DIR``), loaded once."""
+    """The engine of a command (the shipped models, or ``--models DIR``): built by ``run()`` and passed down."""
     from ..adaptive import SemanticEQ
 
-    return SemanticEQ.from_dir(models) if models else SemanticEQ()
+    return SemanticEQ.load(models)
 
 
 def process_file(input_path: str, output: str, request, *, engine, force: bool = False, subtype: str | None = None,

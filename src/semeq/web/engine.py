@@ -270,7 +270,7 @@ class Engine:
             if self._seq is None:
                 from ..adaptive import SemanticEQ
 
-                self._seq = SemanticEQ.from_dir(self._models) if self._models else SemanticEQ()
+                self._seq = SemanticEQ.load(self._models)
                 self._ready["models"] = True
             return self._seq
 
@@ -418,14 +418,21 @@ class Engine:
 
     def design_preview(self, analysis: Analysis, request: "EQRequest", path: Path, *,
                        start: "Design | None" = None) -> Design:
-        """The preview's design: ``SemanticEQ.design`` with the 5-band fit warm-started from ``start``."""
+        """The preview's design: ``SemanticEQ.design`` with the 5-band fit warm-started from ``start``
+        when only the intensity moved since it."""
         seq = self.seq
         audio = self._latent_audio(request, path)
         suggestion = None
         if request.auto:
             suggestion = seq.suggest_intensity(None if audio is None else audio[0], analysis.sample_rate, request,
                                                balance=seq.reference.balance(analysis.measurement))
-        warm = start.eq.params if start is not None else None
+        # Warm-start only from a preview of the same target and mode (a moved intensity): the
+        # warm fit then stays within the fit bound of the cold fit the download uses, where a
+        # start from another word's fit could land elsewhere (2.3 dB apart at one frequency, measured).
+        same = (start is not None and start.eq.params is not None
+                and (start.request.target, start.request.blend, start.request.alpha, start.request.mode)
+                == (request.target, request.blend, request.alpha, request.mode))
+        warm = start.eq.params if same else None
         eq = seq.design(analysis.measurement, analysis.sample_rate, request,
                         intensity=None if suggestion is None else suggestion.intensity, audio=audio, start=warm)
         return Design(request=request, eq=eq, suggestion=suggestion, need=self._need(request, analysis))
