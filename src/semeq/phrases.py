@@ -682,6 +682,23 @@ def understand(text: str, model: "EQModel", *, exclude: Collection[str] = ()) ->
         raise UnknownWordError(f"\"{text.strip()}\" names no sound quality; try a word such as {hint}")
 
     notes: list[str] = []
+    parts, scope, scope_token = _split_scope(text, parts)
+    resolved = _resolve_parts(text, parts, lex, model, excluded)
+    signs = _signs(parts, resolved, notes)
+    terms = _terms(text, parts, resolved, signs, model, notes)
+    main = parts[0]
+    intensity = AMOUNT_LEVELS[main.amount] if main.amount is not None else None
+    amount = main.amount_text if main.amount is not None else None
+    if scope is not None:
+        notes.append(f"'{scope_token}' names a part of the recording: the EQ applies to the whole mix, "
+                     f"not to the {scope} alone")
+    confidence = float(sum(t.weight * t.confidence for t in terms))
+    return Interpretation(text=text, terms=tuple(terms), intensity=intensity, amount=amount, scope=scope,
+                          confidence=confidence, notes=tuple(dict.fromkeys(notes)))
+
+
+def _split_scope(text: str, parts: list) -> tuple[list, str | None, str | None]:
+    """The parts that name qualities, and the part of the mix the phrase names (if any)."""
     scope: str | None = None
     scope_token: str | None = None
     any_words = any(p.words for p in parts)
@@ -695,8 +712,11 @@ def understand(text: str, model: "EQModel", *, exclude: Collection[str] = ()) ->
     if not parts:
         raise UnknownWordError(f"\"{text.strip()}\" names a part of the mix but no sound quality; "
                                f"try \"the {scope_token} is harsh\" or \"warmer {scope_token}\"")
+    return parts, scope, scope_token
 
-    # ----- the resolved words of each part
+
+def _resolve_parts(text: str, parts: list, lex, model: "EQModel", excluded) -> list[list[dict]]:
+    """Each part's words, resolved against the vocabulary (or placed); UnknownWordError otherwise."""
     resolved: list[list[dict]] = []
     unknown: list[tuple[str, str]] = []
     for p in parts:
@@ -716,8 +736,11 @@ def understand(text: str, model: "EQModel", *, exclude: Collection[str] = ()) ->
         word, why = unknown[0]
         what = f"unknown word '{word}'" if len(unknown) == 1 else "unknown words " + ", ".join(f"'{u}'" for u, _ in unknown)
         raise UnknownWordError(f"{what} in \"{text.strip()}\" ({why}); closest known words: {', '.join(lex.closest(word))}")
+    return resolved
 
-    # ----- signs, weights, amounts
+
+def _signs(parts: list, resolved: list[list[dict]], notes: list[str]) -> list[int]:
+    """+1 / -1 per part: polarity words, negation, comparatives, problem statements, "and" chains."""
     signs: list[int] = []
     prev_sign, prev_explicit = +1, False
     for k, p in enumerate(parts):
@@ -739,7 +762,12 @@ def understand(text: str, model: "EQModel", *, exclude: Collection[str] = ()) ->
             sign, explicit = +1, False
         signs.append(sign)
         prev_sign, prev_explicit = sign, explicit
+    return signs
 
+
+def _terms(text: str, parts: list, resolved: list[list[dict]], signs: list[int], model: "EQModel",
+           notes: list[str]) -> list[Term]:
+    """The weighted terms (weights summing to 1), with notes on readings and thin data."""
     levels = [1.0] + [AMOUNT_WEIGHTS[p.amount] for p in parts[1:]]
     raw: dict[tuple[str, str], dict] = {}
     for p, words, sign, level in zip(parts, resolved, signs, levels):
@@ -771,16 +799,7 @@ def understand(text: str, model: "EQModel", *, exclude: Collection[str] = ()) ->
             what = ("is not in the vocabulary (placed from its meaning)" if r["source"] == "embedding"
                     else f"has little data ({r['support']})")
             notes.append(f"'{r['word']}' {what}: its curve {describe_curve(_word_curve(model, latent), _grid())}")
-
-    main = parts[0]
-    intensity = AMOUNT_LEVELS[main.amount] if main.amount is not None else None
-    amount = main.amount_text if main.amount is not None else None
-    if scope is not None:
-        notes.append(f"'{scope_token}' names a part of the recording: the EQ applies to the whole mix, "
-                     f"not to the {scope} alone")
-    confidence = float(sum(t.weight * t.confidence for t in terms))
-    return Interpretation(text=text, terms=tuple(terms), intensity=intensity, amount=amount, scope=scope,
-                          confidence=confidence, notes=tuple(dict.fromkeys(notes)))
+    return terms
 
 
 def _grid() -> np.ndarray:
