@@ -432,3 +432,19 @@ def test_ctrl_c_cancels_leaves_nothing_partial_exits_130_and_the_rerun_resumes(t
     summary = json.loads(rerun.stdout)
     assert (summary["done"], summary["skipped"]) == (n_files - len(written), len(written))
     assert len(list(out.glob("*.wav"))) == n_files
+
+
+def test_local_workers_start_without_dasks_malloc_trim_setting(monkeypatch):
+    """Dask's MALLOC_TRIM_THRESHOLD_=65536 doubled a file's time on a worker (bench_batch.py): not on ours,
+    and this process's environment is left as it was."""
+    from semeq.batch import _DaskTasks
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    tasks = _DaskTasks(1, None)
+    try:
+        worker_env = tasks.client.submit(os.environ.get, "MALLOC_TRIM_THRESHOLD_", pure=False).result(timeout=60)
+        threads = tasks.client.submit(os.environ.get, "OMP_NUM_THREADS", pure=False).result(timeout=60)
+    finally:
+        tasks.close()
+    assert worker_env is None and threads == "1"
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ

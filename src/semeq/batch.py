@@ -272,10 +272,16 @@ class BatchSettings:
     models: str | None = None
     """Folder of trained models (visible to every worker); None: the shipped ones."""
 
+    def __post_init__(self) -> None:
+        # Workers elsewhere have another working directory: every path they open is absolute.
+        if self.models is not None:
+            object.__setattr__(self, "models", os.path.abspath(self.models))
+        if self.request.reference is not None and not self.request.reference.is_absolute():
+            object.__setattr__(self, "request", self.request.replace(reference=self.request.reference.absolute()))
+
     def to_dict(self) -> dict[str, Any]:
         """The settings as the ledger records them (a rerun with equal settings may skip)."""
-        d = {"request": self.request.to_dict(), "subtype": self.subtype,
-             "models": None if self.models is None else os.path.abspath(self.models)}
+        d = {"request": self.request.to_dict(), "subtype": self.subtype, "models": self.models}
         return json.loads(json.dumps(d))  # as a line read back compares
 
 
@@ -622,19 +628,51 @@ class _DaskTasks:
                 self.client.close()
                 raise SemeqError(f"no Dask worker is connected to the scheduler at {scheduler}") from None
             self.where = f"the Dask cluster at {scheduler}"
+            self._check_workers(scheduler)
         else:
-            with _interrupts_ignored():  # the workers start with Ctrl-C ignored (the plugin keeps it so)
-                self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.ERROR,
-                                            env={"OMP_NUM_THREADS": "1"})
-                self.client = Client(self.cluster)
-                self.client.register_plugin(_dask_worker_plugin())
+            import dask
+
+            # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's
+            # mmap threshold: every block-sized array is then mapped and zero-filled afresh, and a
+            # file takes twice as long (bench_batch.py). Our workers start without it; the nanny
+            # also copies the variable into this process's environment: put back what was there.
+            self._trim_env = os.environ.pop(_TRIM_VARIABLE, None)
+            try:
+                with _interrupts_ignored(), \
+                        dask.config.set({f"distributed.nanny.pre-spawn-environ.{_TRIM_VARIABLE}": None}):
+                    # The workers start with Ctrl-C ignored (the plugin keeps it so for restarted ones).
+                    self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                dashboard_address=None, silence_logs=logging.ERROR,
+                                                env={"OMP_NUM_THREADS": "1"})
+                    self.client = Client(self.cluster)
+                    self.client.register_plugin(_dask_worker_plugin())
+            except BaseException:
+                if self.cluster is not None:
+                    self.cluster.close()
+                self._restore_trim_env()
+                raise
             self._worker_pids = [n.process.pid for n in self.cluster.workers.values()
                                  if getattr(n, "process", None) is not None and n.process.pid]
             self.where = f"a local Dask cluster of {workers} worker{'s' if workers > 1 else ''}"
         self.n_workers = len(self.client.nthreads())
         self.stop_name = f"semeq-batch-stop-{token}"
         self._event = Event(self.stop_name, client=self.client)
+
+    def _check_workers(self, scheduler: str) -> None:
+        """Every worker must import this very version of semeq: another could write other bytes."""
+        from . import __version__
+
+        try:
+            versions = self.client.run(_semeq_version)
+        except Exception as exc:
+            self.client.close()
+            raise SemeqError(f"the workers at {scheduler} cannot run semeq ({type(exc).__name__}: {exc}): "
+                             f"install semeq {__version__} on every worker") from None
+        other = sorted({v for v in versions.values() if v != __version__})
+        if other:
+            self.client.close()
+            raise SemeqError(f"the workers at {scheduler} run semeq {', '.join(other)}, this is {__version__}: "
+                             "install the same version everywhere")
 
     def run(self, items: Sequence[BatchItem], settings: BatchSettings) -> Iterator[tuple[int, dict]]:
         import asyncio
@@ -684,10 +722,26 @@ class _DaskTasks:
             for pid in self._worker_pids:  # our own worker processes, should one not have ended
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+            self._restore_trim_env()
+
+    def _restore_trim_env(self) -> None:
+        if self._trim_env is None:
+            os.environ.pop(_TRIM_VARIABLE, None)
+        else:
+            os.environ[_TRIM_VARIABLE] = self._trim_env
+
+
+_TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
 
 
 def _identity(x):
     return x
+
+
+def _semeq_version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 # -- the driver ----------------------------------------------------------------------------------
@@ -712,7 +766,7 @@ class BatchSummary:
     @property
     def audio_s(self) -> float:
         """Seconds of audio processed (done files)."""
-        return sum(r["facts"]["duration_s"] for r in self.of("done"))
+        return sum(r["duration_s"] for r in self.of("done"))
 
     @property
     def work_s(self) -> float:
@@ -774,7 +828,7 @@ def _remove_parts(items: Iterable[BatchItem]) -> None:
 
 def run_batch(items: Sequence[BatchItem], settings: BatchSettings, *, workers: int | None = None,
               scheduler: str | None = None, executor: Executor = "auto", ledger: Ledger | None = None,
-              on_record: Callable[[dict[str, Any]], None] | None = None) -> BatchSummary:
+              on_record: Callable[[dict[str, Any]], None] | None = None, keep_facts: bool = True) -> BatchSummary:
     """Process the planned files (:func:`plan_batch`); the one batch engine (module notes).
 
     Parameters
@@ -792,6 +846,10 @@ def run_batch(items: Sequence[BatchItem], settings: BatchSettings, *, workers: i
         Each result is appended as it arrives (:func:`ledger_line`).
     on_record : callable, optional
         Called with each record as it arrives (a progress bar).
+    keep_facts : bool
+        Keep each done file's full facts (``record["facts"]``, what ``semeq apply`` prints) in
+        the summary; False keeps the driver's memory small for a large catalogue (the ledger has
+        what a label keeps).
 
     Returns
     -------
@@ -819,11 +877,14 @@ def run_batch(items: Sequence[BatchItem], settings: BatchSettings, *, workers: i
                                   input_abs=os.path.abspath(item.input), output_abs=os.path.abspath(item.output))
                     if record.get("facts"):
                         record["facts"] = dict(record["facts"], input=str(item.input), output=str(item.output))
-                    records[i] = record
+                        record["duration_s"] = record["facts"]["duration_s"]
+                    records[i] = record  # first: an output with a record is never removed as unfinished
                     if ledger is not None:
                         ledger.append(ledger_line(record, settings_d))
                     if on_record is not None:
                         on_record(record)
+                    if not keep_facts:
+                        record.pop("facts", None)
             except KeyboardInterrupt:
                 interrupted = True
                 with _interrupts_ignored():

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     bar = progress_bar(len(items), "semeq batch", disable=args.json or args.no_progress)
     try:
         summary = run_batch(items, settings, workers=args.workers, scheduler=args.scheduler, ledger=ledger,
-                            on_record=lambda record: bar.update(1))
+                            on_record=lambda record: bar.update(1), keep_facts=False)
     finally:
         bar.close()
     failed = summary.of("failed")
