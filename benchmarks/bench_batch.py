@@ -36,6 +36,9 @@ import numpy as np
 SAMPLE_RATE = 44100
 SETTINGS = ["--target", "warm", "--intensity", "0.5"]
 HERE_SRC = str(Path(__file__).resolve().parents[1] / "src")
+START_ENV = dict(os.environ)
+"""The environment the commands run in: a LocalCluster's nanny writes MALLOC_TRIM_THRESHOLD_ into this
+process's environment, which would slow every process started after it."""
 
 
 def make_files(folder: Path, n_files: int, minutes: float) -> list[Path]:
@@ -79,7 +82,7 @@ def run_watched(argv: list[str], src: str) -> tuple[float, dict[int, float], sub
     """Run a semeq command; wall seconds and the peak RSS (MB) of each of its child processes."""
     import psutil
 
-    env = dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1")
+    env = dict(START_ENV, PYTHONPATH=src, OMP_NUM_THREADS="1")
     out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")  # a pipe would fill and stall it
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "semeq.cli", *argv], env=env, stdout=out, stderr=err, text=True)
@@ -111,10 +114,38 @@ def cluster_start_s(workers: int) -> float:
     from distributed import Client, LocalCluster
 
     t = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR) as c, \
-            Client(c) as client:
-        client.submit(int, 1).result()
+    try:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
+                          silence_logs=logging.ERROR) as c, Client(c) as client:
+            client.submit(int, 1).result()
+    finally:
+        os.environ.clear()
+        os.environ.update(START_ENV)
     return time.perf_counter() - t
+
+
+def trim_effect(files: list[Path], out: Path) -> tuple[float, float]:
+    """Seconds of process_one on ``files`` on a worker started as Dask starts it (MALLOC_TRIM_THRESHOLD_
+    =65536) and on one started as semeq.batch starts it (without)."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    from semeq.batch import BatchSettings, find_inputs, load_engine, plan_batch, process_one, run_batch
+
+    settings = BatchSettings(request=load_engine(None).request("warm", 0.5))
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR) as c, \
+                Client(c) as client:
+            futures = [client.submit(process_one, str(f), str(out / f.name), settings, pure=False) for f in files]
+            dask_default = sum(f.result()["seconds"] for f in futures)
+    finally:
+        os.environ.clear()
+        os.environ.update(START_ENV)
+    items = plan_batch(find_inputs(files), out, settings, force=True)
+    ours = run_batch(items, settings, workers=1, executor="dask").work_s
+    return dask_default, ours
 
 
 def main() -> int:
@@ -145,6 +176,11 @@ def main() -> int:
         figures["floor"] = {"sum_s": floor_s, "mean_s": floor_mean}
         print(f"\nper-file work, in process, serial: {floor_mean:.2f} s a file (sum {floor_s:.1f} s), "
               f"{audio_h / (floor_s / 3600):.0f} audio hours per hour on one core")
+
+        with_trim, without = trim_effect(files[:4], scratch / "trim")
+        figures["trim_effect"] = {"dask_default_s": with_trim, "semeq_s": without}
+        print(f"4 files on one worker started as Dask starts it (MALLOC_TRIM_THRESHOLD_=65536): {with_trim:.1f} s; "
+              f"as semeq.batch starts it: {without:.1f} s ({with_trim / without:.2f}x)")
 
         for w in workers_list:
             start = cluster_start_s(w)
@@ -212,17 +248,20 @@ def main() -> int:
         overhead = max(figures[widest]["overhead_without_start_pct"], 0.0) / 100
         per_track = floor_mean * (1 + overhead)
         hours = args.tracks * per_track / args.cluster_workers / 3600
-        io_mb = 4 * 2 * 2 * SAMPLE_RATE * args.minutes * 60 / 1e6 + 2 * 2 * SAMPLE_RATE * args.minutes * 60 / 1e6
+        file_mb = 2 * 2 * SAMPLE_RATE * args.minutes * 60 / 1e6  # 16-bit stereo
         print(f"\nestimate: {args.tracks:,} tracks of {args.minutes:g} min on {args.cluster_workers} workers "
               f"(one core each, a shared filesystem that keeps up): {per_track:.2f} s a track "
               f"({floor_mean:.2f} s of work + {overhead * 100:.1f} % overhead) -> {hours:.1f} h "
-              f"({args.tracks * args.minutes / 60 / hours:.0f} audio hours per hour); each track reads its input "
-              f"4 times and writes it once, {io_mb:.0f} MB, so the filesystem must serve "
-              f"{args.cluster_workers * io_mb / per_track:.0f} MB/s; the ledger grows by "
+              f"({args.tracks * args.minutes / 60 / hours:.0f} audio hours per hour). Each track reads its "
+              f"{file_mb:.0f} MB input 4 times (hash, analysis, 2 passes) and writes it once: the shared "
+              f"filesystem must serve {args.cluster_workers * 2 * file_mb / per_track:.0f} MB/s when each worker's "
+              f"page cache serves the re-reads, {args.cluster_workers * 5 * file_mb / per_track:.0f} MB/s if not; "
+              f"the ledger grows by "
               f"{figures['ledger_bytes_per_line'] / 1e3:.1f} kB a track "
               f"({args.tracks * figures['ledger_bytes_per_line'] / 1e6:.0f} MB), one fsync'd line each")
         figures["estimate"] = {"tracks": args.tracks, "workers": args.cluster_workers, "hours": hours,
-                               "per_track_s": per_track, "fs_mb_per_s": args.cluster_workers * io_mb / per_track}
+                               "per_track_s": per_track,
+                               "fs_mb_per_s": [args.cluster_workers * k * file_mb / per_track for k in (2, 5)]}
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1))

@@ -70,12 +70,16 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _expected(capsys, src: Path, dst: Path, *extra) -> bytes:
-    """What ``semeq apply`` writes for this file."""
+def _apply(capsys, src: Path, dst: Path) -> tuple[bytes, dict]:
+    """What ``semeq apply`` writes for this file, and what it prints (--json)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    code, _, err = _run(capsys, "apply", src, *SETTINGS, *extra, "-o", dst)
+    code, out, err = _run(capsys, "apply", src, *SETTINGS, "-o", dst, "--json")
     assert code == 0, err
-    return dst.read_bytes()
+    return dst.read_bytes(), json.loads(out)
+
+
+def _expected(capsys, src: Path, dst: Path) -> bytes:
+    return _apply(capsys, src, dst)[0]
 
 
 def _mtimes(folder: Path) -> dict[str, int]:
@@ -170,8 +174,11 @@ def test_a_local_cluster_writes_what_apply_writes_with_one_ledger_line_each(tmp_
     assert "4 done, 0 skipped, 0 failed" in stdout and "local Dask cluster of 2 workers" in stdout
     outputs = {f: out / f.parent.relative_to(lib) / (f.stem + "_warm_0_50" + (".wav" if f.suffix == ".dat" else f.suffix))
                for f in files}
+    applied = {}
     for f, o in outputs.items():
-        assert o.read_bytes() == _expected(capsys, f, tmp_path / "ref" / o.name), f
+        expected, facts = _apply(capsys, f, tmp_path / "ref" / o.name)
+        assert o.read_bytes() == expected, f
+        applied[str(f)] = facts
     lines = _ledger(out)
     assert sorted(line["input"] for line in lines) == sorted(str(f) for f in files)
     settings = lines[0]["settings"]
@@ -180,7 +187,10 @@ def test_a_local_cluster_writes_what_apply_writes_with_one_ledger_line_each(tmp_
         assert line["status"] == "done" and line["error"] is None and dst == outputs[src]
         assert line["input_sha256"] == _sha256(src)
         assert line["settings"] == settings and settings["request"]["intensity"] == 0.5
-        assert len(line["bands"]) == 13 and line["fit_error_db"] >= 0.0 and line["intensity"] == 0.5
+        # The bands are the 5-band setting semeq apply applied to that file.
+        (cascade,) = applied[line["input"]]["eq"]["cascade"]
+        assert line["bands"] == {k: pytest.approx(v, abs=1e-4) for k, v in cascade.items()} and len(cascade) == 13
+        assert line["fit_error_db"] >= 0.0 and line["intensity"] == 0.5 and line["sample_rate"] == SAMPLE_RATE
         audio, rate = sf.read(str(dst), always_2d=True)
         assert line["duration_s"] == pytest.approx(len(audio) / rate, abs=1e-3)
         # Loudness-matched: what the ledger says is what the file measures.
@@ -332,9 +342,11 @@ def test_a_worker_killed_mid_file_every_file_comes_out_once_as_apply_writes_it(t
             time.sleep(0.1)
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
-        workers = [_start(["dask", "worker", "--scheduler-file", str(sched_file), "--nthreads", "1", "--no-nanny",
-                           "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{k}"], tmp_path / f"w{k}.log")
-                   for k in (1, 2)]
+        # w1 runs without a nanny (its pid is the worker's: the one to kill); w2 with one, as Dask
+        # starts workers by default (with MALLOC_TRIM_THRESHOLD_ set: the driver says so).
+        workers = [_start(["dask", "worker", "--scheduler-file", str(sched_file), "--nthreads", "1", *nanny,
+                           "--no-dashboard", "--host", "127.0.0.1", "--name", name], tmp_path / f"{name}.log")
+                   for name, nanny in (("w1", ["--no-nanny"]), ("w2", ["--nanny"]))]
         procs += workers
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
@@ -356,6 +368,7 @@ def test_a_worker_killed_mid_file_every_file_comes_out_once_as_apply_writes_it(t
     finally:
         _stop(procs)
     assert driver.returncode == 0, err
+    assert "1 of 2 workers run with MALLOC_TRIM_THRESHOLD_ set" in err, err
     summary = json.loads(stdout)
     assert (summary["done"], summary["failed"], summary["not_done"]) == (6, 0, 0)
     killed_output = killed_part[1:].rsplit(".", 2)[0]  # ".NAME.RANDOM.part"

@@ -436,8 +436,9 @@ def ledger_line(record: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
     Fields: ``time`` (UTC, ISO 8601), ``input``, ``output`` (absolute paths), ``status``
     (``done`` | ``failed`` | ``skipped``), ``error`` (the reason, for ``failed``), ``input_sha256``,
     ``settings`` (:meth:`BatchSettings.to_dict`), ``intensity`` (as applied; chosen when auto),
-    ``bands`` (the five bands applied, as one 5-band setting; null for a bypass), ``fit_error_db``
-    (RMS error of that setting against the designed curve), ``output_gain_db``,
+    ``bands`` (the five bands applied: the 13 values of :class:`semeq.params.EQParams`; null for a
+    bypass), ``fit_error_db`` (RMS error of that setting against the designed curve),
+    ``output_gain_db``, ``sample_rate``,
     ``loudness_in_lufs``, ``loudness_out_lufs``, ``true_peak_out_dbtp``, ``duration_s`` (of the
     audio), ``seconds`` (the task's time on its worker, hashing included), ``worker``
     (``host:pid``), ``worker_peak_rss_mb`` (the worker process's peak resident memory so far),
@@ -447,16 +448,18 @@ def ledger_line(record: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
 
     facts = record.get("facts") or {}
     eq = facts.get("eq") or {}
-    fit = eq.get("fit_5band") if eq.get("cascade") else None
+    cascade = eq.get("cascade") or []
+    applied = cascade[0] if len(cascade) == 1 else None  # the one 5-band setting applied; none for a bypass
+    fit = eq.get("fit_5band") or {}
     before, after = facts.get("before") or {}, facts.get("after") or {}
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "input": record["input_abs"], "output": record["output_abs"], "status": record["status"],
         "error": record.get("error"), "input_sha256": record.get("input_sha256"), "settings": settings,
         "intensity": eq.get("intensity"),
-        "bands": None if fit is None else {k: round(v, 4) for k, v in fit.items() if not k.endswith("error_db")},
-        "fit_error_db": None if fit is None else fit.get("rms_error_db"),
-        "output_gain_db": facts.get("output_gain_db"),
+        "bands": None if applied is None else {k: round(v, 4) for k, v in applied.items()},
+        "fit_error_db": None if applied is None else fit.get("rms_error_db"),
+        "output_gain_db": facts.get("output_gain_db"), "sample_rate": facts.get("sample_rate"),
         "loudness_in_lufs": before.get("loudness_lufs"), "loudness_out_lufs": after.get("loudness_lufs"),
         "true_peak_out_dbtp": after.get("true_peak_dbtp"), "duration_s": facts.get("duration_s"),
         "seconds": record.get("seconds"), "worker": record.get("worker"),
@@ -613,6 +616,7 @@ class _DaskTasks:
             raise SemeqError(f"batch processing on Dask needs the dask extra: pip install \"semeq[dask]\" "
                              f"({exc.name} is missing)") from None
         self.cluster = None
+        self.notes: list[str] = []
         self._worker_pids: list[int] = []
         self._futures: list = []
         token = uuid.uuid4().hex[:12]
@@ -663,16 +667,21 @@ class _DaskTasks:
         from . import __version__
 
         try:
-            versions = self.client.run(_semeq_version)
+            found = self.client.run(_worker_facts)
         except Exception as exc:
             self.client.close()
             raise SemeqError(f"the workers at {scheduler} cannot run semeq ({type(exc).__name__}: {exc}): "
                              f"install semeq {__version__} on every worker") from None
-        other = sorted({v for v in versions.values() if v != __version__})
+        other = sorted({version for version, _ in found.values() if version != __version__})
         if other:
             self.client.close()
             raise SemeqError(f"the workers at {scheduler} run semeq {', '.join(other)}, this is {__version__}: "
                              "install the same version everywhere")
+        trimmed = sum(1 for _, trim in found.values() if trim is not None)
+        if trimmed:
+            self.notes.append(f"{trimmed} of {len(found)} workers run with {_TRIM_VARIABLE} set (Dask's nanny "
+                              "sets 65536), which makes semeq about twice as slow: start them without it "
+                              "(see docs/batch.md)")
 
     def run(self, items: Sequence[BatchItem], settings: BatchSettings) -> Iterator[tuple[int, dict]]:
         import asyncio
@@ -738,10 +747,11 @@ def _identity(x):
     return x
 
 
-def _semeq_version() -> str:
+def _worker_facts() -> tuple[str, str | None]:
+    """On a worker: its semeq version and its malloc trim setting."""
     from . import __version__
 
-    return __version__
+    return __version__, os.environ.get(_TRIM_VARIABLE)
 
 
 # -- the driver ----------------------------------------------------------------------------------
@@ -759,6 +769,8 @@ class BatchSummary:
     n_workers: int
     where: str
     ledger: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about where it ran (a slow worker setting...)."""
 
     def of(self, status: str) -> list[dict[str, Any]]:
         return [r for r in self.records if r["status"] == status]
@@ -777,7 +789,7 @@ class BatchSummary:
         return {"done": len(self.of("done")), "skipped": len(self.of("skipped")), "failed": len(self.of("failed")),
                 "not_done": len(self.not_done), "interrupted": self.interrupted, "seconds": round(self.seconds, 3),
                 "audio_hours": round(self.audio_s / 3600.0, 4), "work_seconds": round(self.work_s, 3),
-                "workers": self.n_workers, "where": self.where,
+                "workers": self.n_workers, "where": self.where, "notes": self.notes,
                 "ledger": None if self.ledger is None else str(self.ledger),
                 "failures": [{"input": r["input"], "error": r["error"]} for r in self.of("failed")],
                 "not_done_inputs": [str(it.input) for it in self.not_done]}
@@ -904,12 +916,12 @@ def run_batch(items: Sequence[BatchItem], settings: BatchSettings, *, workers: i
     return BatchSummary(records=done, not_done=[it for it, r in zip(items, records) if r is None],
                         interrupted=interrupted, seconds=time.perf_counter() - started,
                         n_workers=getattr(tasks, "n_workers", 0), where=getattr(tasks, "where", "nowhere"),
-                        ledger=None if ledger is None else ledger.path)
+                        ledger=None if ledger is None else ledger.path, notes=list(getattr(tasks, "notes", [])))
 
 
 # -- the report ----------------------------------------------------------------------------------
-REPORT_COLUMNS = ("input", "output", "status", "error", "intensity", "output_gain_db", "loudness_in_lufs",
-                  "loudness_out_lufs", "true_peak_out_dbtp", "fit_error_db", "duration_s", "seconds", "worker",
+REPORT_COLUMNS = ("input", "output", "status", "error", "intensity", "output_gain_db", "sample_rate",
+                  "loudness_in_lufs", "loudness_out_lufs", "true_peak_out_dbtp", "fit_error_db", "duration_s", "seconds", "worker",
                   "worker_peak_rss_mb", "input_sha256", "time", "attempts")
 """The columns of :func:`read_report`'s rows (and of ``semeq batch --report --csv``, with the bands)."""
 

@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     failed = summary.of("failed")
+    for note in summary.notes:
+        print(f"semeq: note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
