@@ -10,11 +10,15 @@ stereo 44.1 kHz 16-bit noise with a balance of its own each. Measured, on the sa
   is timed: another branch's ``src``, e.g. the process pool before issue 17).
 
 Printed, for each run: wall time, throughput in audio hours per hour, the scheduling overhead per
-file (``(wall x W - sum of per-file work) / N`` as a % of the mean per-file work, against the
-tasks' own times from the ledger and against the in-process floor; the cluster's start is in the
-wall time), the cluster's start alone, and the peak resident memory of each worker process
-(sampled every 0.1 s with psutil; for batch also the workers' own ``ru_maxrss`` from the ledger).
-Then an estimate for 100,000 tracks on 50 workers from these figures.
+file: ``((wall - fixed) x W - sum of the tasks' times) / N`` as a % of the mean task time (the
+tasks' own times from the ledger; ``fixed``: a one-file batch's wall time less its task, i.e.
+process start, models, planning, the cluster's start and stop), and the same all in (fixed cost
+included) and against the in-process floor; the peak resident memory of each worker process
+(sampled every 0.1 s with psutil; for batch also the workers' own ``ru_maxrss`` from the
+ledger); how long a rerun that skips everything takes; and ``semeq apply DIR`` on the same files.
+Then an estimate for 100,000 tracks on 50 workers from these figures. Another engineer's load
+on a shared machine shows as tasks slower than the in-process floor (printed as a ratio).
+Four of the files also run on a worker started as Dask starts it (``MALLOC_TRIM_THRESHOLD_=65536``).
 
 Run: ``PYTHONPATH=src python benchmarks/bench_batch.py [--files 48 --minutes 3 --workers 1,2]``.
 """
@@ -185,7 +189,16 @@ def main() -> int:
         for w in workers_list:
             start = cluster_start_s(w)
             figures[f"cluster_start_{w}"] = start
-            print(f"\nLocalCluster of {w}: start + stop alone {start:.1f} s")
+            # The fixed cost of a batch: a run on one file, less that file's task.
+            one = scratch / f"one{w}"
+            (one / "in").mkdir(parents=True, exist_ok=True)
+            shutil.copy(files[0], one / "in" / files[0].name)
+            wall_1, _, done = run_watched(["batch", str(one / "in"), "-o", str(one / "out"), *SETTINGS,
+                                           "--workers", str(w), "--json", "--no-progress"], HERE_SRC)
+            fixed = wall_1 - json.loads(done.stdout)["work_seconds"]
+            figures[f"fixed_{w}"] = fixed
+            print(f"\nLocalCluster of {w}: start + stop alone {start:.1f} s; a batch's fixed cost (a one-file batch "
+                  f"less its task: process start, models, planning, cluster) {fixed:.1f} s")
             out = scratch / f"batch{w}"
             wall, peaks, done = run_watched(["batch", str(scratch / "in"), "-o", str(out), *SETTINGS,
                                              "--workers", str(w), "--json", "--no-progress"], HERE_SRC)
@@ -203,16 +216,19 @@ def main() -> int:
             over_tasks = (wall * w - task_s) / args.files / (task_s / args.files) * 100
             over_floor = (wall * w - floor_s) / args.files / floor_mean * 100
             steady = ((wall - start) * w - task_s) / task_s * 100
+            marginal = ((wall - fixed) * w - task_s) / task_s * 100
             fig = {"wall_s": wall, "task_sum_s": task_s, "audio_h_per_h": audio_h / (wall / 3600),
                    "overhead_vs_tasks_pct": over_tasks, "overhead_vs_floor_pct": over_floor,
-                   "overhead_without_start_pct": steady, "worker_peak_rss_mb_sampled": worker_peaks,
+                   "overhead_without_start_pct": steady, "overhead_per_file_pct": marginal,
+                   "worker_peak_rss_mb_sampled": worker_peaks,
                    "worker_peak_rss_mb_ledger": sorted(ledger_rss.values(), reverse=True)}
             figures[f"batch_{w}"] = fig
             print(f"semeq batch --workers {w}: {wall:.1f} s wall, {fig['audio_h_per_h']:.0f} audio hours per hour")
             print(f"  tasks: sum {task_s:.1f} s, {task_s / args.files:.2f} s a file "
                   f"({task_s / floor_s:.2f}x the in-process work: {w} worker(s) sharing the cores)")
-            print(f"  scheduling overhead per file: {over_tasks:+.1f} % of a task's time "
-                  f"({steady:+.1f} % without the cluster's {start:.1f} s start); {over_floor:+.1f} % of the in-process work")
+            print(f"  scheduling overhead per file: {marginal:+.1f} % of a task's time besides the fixed cost; "
+                  f"all in {over_tasks:+.1f} % ({steady:+.1f} % without the cluster's {start:.1f} s start); "
+                  f"{over_floor:+.1f} % of the in-process work")
             print(f"  peak RSS per worker: sampled {', '.join(f'{p:.0f}' for p in worker_peaks)} MB; "
                   f"ru_maxrss {', '.join(f'{p:.0f}' for p in fig['worker_peak_rss_mb_ledger'])} MB")
 
@@ -245,7 +261,7 @@ def main() -> int:
         # The estimate: the per-file work of one uncontended worker (the in-process floor) per track,
         # the measured overhead of the widest run, 50 workers with a core each.
         widest = f"batch_{max(workers_list)}"
-        overhead = max(figures[widest]["overhead_without_start_pct"], 0.0) / 100
+        overhead = max(figures[widest]["overhead_per_file_pct"], 0.0) / 100
         per_track = floor_mean * (1 + overhead)
         hours = args.tracks * per_track / args.cluster_workers / 3600
         file_mb = 2 * 2 * SAMPLE_RATE * args.minutes * 60 / 1e6  # 16-bit stereo

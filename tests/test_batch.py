@@ -461,3 +461,21 @@ def test_local_workers_start_without_dasks_malloc_trim_setting(monkeypatch):
         tasks.close()
     assert worker_env is None and threads == "1"
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
+
+
+def test_without_dask_both_front_ends_run_the_files_in_this_process_and_say_so(tmp_path, capsys, monkeypatch):
+    import semeq.batch
+
+    monkeypatch.setattr(semeq.batch, "dask_available", lambda: False)
+    lib = tmp_path / "lib"
+    for k in range(2):
+        _write(lib / f"f{k}.wav", 1.0, k)
+    code, stdout, err = _run(capsys, "batch", lib, "-o", tmp_path / "out", *SETTINGS, "--workers", "2")
+    assert code == 0 and "2 done" in stdout and "in this process" in stdout, err
+    assert 'Dask is not installed' in err and 'pip install "semeq[dask]"' in err
+    assert [line["status"] for line in _ledger(tmp_path / "out")] == ["done", "done"]
+    code, stdout, err = _run(capsys, "apply", lib, *SETTINGS, "-o", tmp_path / "applied", "--workers", "2")
+    assert code == 0 and "2 processed, 0 failed" in stdout and "Dask is not installed" in err
+    for k in range(2):
+        name = f"f{k}_warm_0_50.wav"
+        assert (tmp_path / "applied" / name).read_bytes() == (tmp_path / "out" / name).read_bytes()

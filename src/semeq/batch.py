@@ -590,7 +590,7 @@ class _LocalTasks:
     """The fallback without Dask: the files one after the other, in this process."""
 
     n_workers = 1
-    where = "this process"
+    where = "in this process"
 
     def run(self, items: Sequence[BatchItem], settings: BatchSettings) -> Iterator[tuple[int, dict]]:
         for i, item in enumerate(items):
@@ -631,7 +631,7 @@ class _DaskTasks:
             except TimeoutError:
                 self.client.close()
                 raise SemeqError(f"no Dask worker is connected to the scheduler at {scheduler}") from None
-            self.where = f"the Dask cluster at {scheduler}"
+            self.where = f"on the Dask cluster at {scheduler}"
             self._check_workers(scheduler)
         else:
             import dask
@@ -657,7 +657,7 @@ class _DaskTasks:
                 raise
             self._worker_pids = [n.process.pid for n in self.cluster.workers.values()
                                  if getattr(n, "process", None) is not None and n.process.pid]
-            self.where = f"a local Dask cluster of {workers} worker{'s' if workers > 1 else ''}"
+            self.where = f"on a local Dask cluster of {workers} worker{'s' if workers > 1 else ''}"
         self.n_workers = len(self.client.nthreads())
         self.stop_name = f"semeq-batch-stop-{token}"
         self._event = Event(self.stop_name, client=self.client)
@@ -768,6 +768,7 @@ class BatchSummary:
     """Wall time of the whole batch (the cluster's start and stop included)."""
     n_workers: int
     where: str
+    """Where the files ran ("on a local Dask cluster of 2 workers", "in this process"...)."""
     ledger: Path | None = None
     notes: list[str] = field(default_factory=list)
     """What the user should know about where it ran (a slow worker setting...)."""

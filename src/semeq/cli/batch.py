@@ -102,7 +102,7 @@ def _print_summary(summary) -> None:
     rate = f", {summary.audio_s / summary.seconds:.1f} audio hours per hour" if summary.seconds > 0 and d["done"] else ""
     print(f"semeq batch: {d['done']} done, {d['skipped']} skipped, {d['failed']} failed"
           + (f", {d['not_done']} not done" if d["not_done"] else "")
-          + f" in {summary.seconds:.1f} s on {summary.where} ({d['audio_hours']:.3f} audio hours{rate})")
+          + f" in {summary.seconds:.1f} s {summary.where} ({d['audio_hours']:.3f} audio hours{rate})")
     print(f"  ledger: {summary.ledger}")
 
 
