@@ -26,5 +26,5 @@ find_links=()
 [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # torch==2.13.0 is pinned in the train extra: on these machines it is the local CPU build.
-.venv/bin/python -m pip install -q "${find_links[@]}" -e ".[test,train,web]"
+.venv/bin/python -m pip install -q "${find_links[@]}" -e ".[test,train,web,dask]"
 exec .venv/bin/python -m pytest "$@"

@@ -5,28 +5,36 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import AudioFileError, ParameterError, SemeqError
+from ..batch import AUDIO_SUFFIXES, audio_info, auto_name  # noqa: F401 (also the names other commands import)
+from ..errors import ParameterError, SemeqError
 from ..io import check_audio_output, check_output_path
 from ..request import MODES
 from .common import add_subtype_option
 from .export import EXPORT_HELP, check_export_targets, write_exports
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("apply", help="move a recording toward a word",
                        description="Apply the adaptive semantic EQ that moves a recording toward a word.")
     p.add_argument("input", help="audio file, or a folder of audio files (batch)")
-    p.add_argument("--target", required=True, metavar="PHRASE",
+    add_request_options(p)
+    p.add_argument("-o", "--output", help="output file (or folder, for a folder input); default processed/NAME_WORD_I.ext")
+    p.add_argument("--plot", metavar="PNG", help="draw the EQ curve with the input's and output's long-term spectra")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--export", action="append", metavar="FORMAT:PATH", help=EXPORT_HELP)
+    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel workers for a folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one for files over a minute on a terminal)")
+    p.set_defaults(func=run)
+
+
+def add_request_options(p: argparse.ArgumentParser, *, target_required: bool = True) -> None:
+    """The settings of a request (what :func:`build_request` reads), shared by apply and batch."""
+    p.add_argument("--target", required=target_required, metavar="PHRASE",
                    help="a word or a phrase: warm, bright, claro, 'a bit darker', 'less harsh', 'warm and airy'...")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--intensity", type=float, metavar="I", help="0 (untouched) .. 1 (all the way); default 0.5")
@@ -39,17 +47,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "latent: the seed's rule in the EQ model's latent space (for comparison)")
     p.add_argument("--static", action="store_true", help="same as --mode static")
     p.add_argument("--reference", metavar="TRACK", help="with --mode match: match this recording's balance instead of a word's")
-    p.add_argument("-o", "--output", help="output file (or folder, for a folder input); default processed/NAME_WORD_I.ext")
-    p.add_argument("--plot", metavar="PNG", help="draw the EQ curve with the input's and output's long-term spectra")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--export", action="append", metavar="FORMAT:PATH", help=EXPORT_HELP)
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     add_subtype_option(p)
     p.add_argument("--no-loudness-match", action="store_true", help="keep the EQ's level change (lowered only as far as the -1 dBTP ceiling needs)")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel workers for a folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one for files over a minute on a terminal)")
     p.add_argument("--models", metavar="DIR", help="folder with trained eq_vae.* and audio_encoder.* (default: shipped)")
-    p.set_defaults(func=run)
+
+
+def load_engine(models: str | None):
+    """The engine of a command (the shipped models, or ``--models DIR``): built by ``run()`` and passed down."""
+    from ..adaptive import SemanticEQ
+
+    return SemanticEQ.load(models)
 
 
 def build_request(engine, args: argparse.Namespace):
@@ -74,24 +82,6 @@ def build_request(engine, args: argparse.Namespace):
     if reference:
         engine.reference_balance(request.reference)  # a bad reference fails before any work
     return request
-
-
-def auto_name(input_path: Path, out_dir: Path, request) -> Path:
-    """``NAME_WORD_I.ext`` (``NAME_WORD_auto.ext`` with auto-intensity; ``_match``, ``_static`` or
-    ``_latent`` after the word in those modes): known before any work."""
-    word = request.target.slug.lower()
-    if request.blend is not None:
-        word += f"_{request.blend.slug.lower()}{round(request.alpha * 100):02d}"
-    word += "" if request.mode == "toward" else f"_{request.mode}"
-    amount = "auto" if request.intensity is None else f"{request.intensity:.2f}".replace(".", "_")
-    return out_dir / (f"{input_path.stem}_{word}_{amount}" + input_path.suffix)
-
-
-def load_engine(models: str | None):
-    """The engine of a command (the shipped models, or ``--models DIR``): built by ``run()`` and passed down."""
-    from ..adaptive import SemanticEQ
-
-    return SemanticEQ.load(models)
 
 
 def process_file(input_path: str, output: str, request, *, engine, force: bool = False, subtype: str | None = None,
@@ -126,25 +116,11 @@ def _plot(input_path: str, output: str, plot: str, request, result, *, force: bo
 
 
 def _check_single_outputs(source: Path, output: Path, plot: str | None, force: bool, subtype: str | None) -> None:
-    check_audio_output(output, force=force, inputs=(source,), subtype=subtype, like=_info(source))
+    check_audio_output(output, force=force, inputs=(source,), subtype=subtype, like=audio_info(source))
     if plot is not None:
         check_output_path(plot, force=force, inputs=(source, output))
         if Path(plot).resolve() == output.resolve():
             raise ParameterError(f"{plot}: the plot and the audio output are the same file")
-
-
-def _info(path: Path):
-    """The input's format (to check that the output can keep it); None when unreadable."""
-    import soundfile as sf
-
-    from ..io import AudioInfo
-
-    try:
-        i = sf.info(str(path))
-    except Exception:  # the pipeline reports an unreadable input with its own clear message
-        return None
-    return AudioInfo(sample_rate=int(i.samplerate), channels=int(i.channels), frames=int(i.frames),
-                     format=i.format, subtype=i.subtype)
 
 
 def _fmt(v) -> str:
@@ -171,8 +147,6 @@ def print_facts(facts: dict) -> None:
     print(f"  after    {_fmt(a['rms_dbfs'])}    {_fmt(a['peak_dbfs'])}    {_fmt(a['crest_factor_db'])}  {_fmt(a['loudness_lufs'])}")
     for note in facts.get("notes", []):
         print(f"  note: {note}")
-    for preset in facts.get("exports", []):
-        print(f"  {preset['format']} preset: {preset['path']}")
 
 
 def print_understood(request, file=None) -> None:
@@ -187,7 +161,7 @@ def print_understood(request, file=None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     source = Path(args.input)
-    engine = load_engine(args.models)
+    engine = load_engine(args.models)  # this command's engine, passed down (never a module global)
     request = build_request(engine, args)  # bad words and settings fail before any work
     if source.is_dir():
         if args.export:
@@ -212,46 +186,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- batch -------------------------------------------------------------------------------------
-def _init_worker(models: str | None) -> None:
-    # Ctrl-C reaches the whole process group: the parent alone decides. It stops a worker with
-    # SIGTERM, which ends it at once (raising inside libsndfile's write callback would print a
-    # traceback); the parent then removes the temporary file of any output left unfinished.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _on_term)
-    load_engine(models)
-
-
-def _on_term(signum, frame) -> None:
-    os._exit(143)
-
-
-def _batch_one(input_path: str, output: str, request, options: dict) -> dict:
-    return process_file(input_path, output, request, engine=load_engine(options["models"]), force=options["force"],
-                        subtype=options["subtype"], progress=False)
-
-
-def _batch_outputs(files: list[Path], out_dir: Path, args: argparse.Namespace, request) -> list[Path]:
-    """Every output's path, checked before any file is processed; all problems in one message."""
-    outputs = [auto_name(f, out_dir, request) for f in files]
-    problems = []
-    for f, out in zip(files, outputs):
-        try:
-            check_audio_output(out, force=args.force, inputs=(f,), subtype=args.subtype, like=_info(f))
-        except AudioFileError as exc:
-            problems.append(str(exc))
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise AudioFileError(f"{len(problems)} of {len(files)} outputs cannot be written, nothing was processed: "
-                             + "; ".join(problems[:3]) + more)
-    return outputs
-
-
+# -- a folder: a thin front end over semeq.batch ----------------------------------------------------
 def _run_batch(folder: Path, args: argparse.Namespace, request) -> int:
-    from tqdm import tqdm
+    from ..batch import BatchSettings, dask_available, find_inputs, plan_batch, run_batch
 
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
+    inputs = find_inputs([folder], recursive=False, by_content=False)
+    if not inputs:
         raise SemeqError(f"{folder}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in this folder")
     if args.plot:
         raise ParameterError("--plot draws one file; leave it out for a folder")
@@ -259,108 +199,23 @@ def _run_batch(folder: Path, args: argparse.Namespace, request) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"{out_dir}: for a folder input, -o must be a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = _batch_outputs(files, out_dir, args, request)
-    options = {"models": args.models, "force": args.force, "subtype": args.subtype}
-    done, failed = [], []
-    workers = max(1, min(int(args.workers), len(files)))
-    started = time.time()
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(args.models,))
-    futures: dict = {}
-    bar = tqdm(total=len(files), desc="semeq apply", unit="file", disable=args.json or args.no_progress, file=sys.stderr)
+    settings = BatchSettings(request=request, subtype=args.subtype, models=args.models)
+    items = plan_batch(inputs, out_dir, settings, force=args.force)
+    if args.workers > 1 and len(items) > 1 and not dask_available():
+        print(LOCAL_FALLBACK_NOTE, file=sys.stderr)
+    bar = progress_bar(len(items), "semeq apply", disable=args.json or args.no_progress)
     try:
-        for f, out in zip(files, outputs):
-            futures[pool.submit(_batch_one, str(f), str(out), request, options)] = (f, out)
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                try:
-                    done.append(fut.result())
-                except SemeqError as exc:
-                    failed.append({"input": str(futures[fut][0]), "error": str(exc)})
-                except Exception as exc:  # one file's surprise must not stop the batch
-                    failed.append({"input": str(futures[fut][0]), "error": f"internal error: {type(exc).__name__}: {exc}"})
-                bar.update(1)
-    except KeyboardInterrupt:
+        summary = run_batch(items, settings, workers=args.workers, on_record=lambda record: bar.update(1))
+    finally:
         bar.close()
-        # Files never submitted are not done either.
-        futures.update({_NotSubmitted(): pair for pair in list(zip(files, outputs))[len(futures):]})
-        return _stop_batch(pool, futures, done, failed, args, started)
-    bar.close()
-    pool.shutdown(wait=True)
-    done.sort(key=lambda f: f["input"])
-    if args.json:
-        print(json.dumps({"files": done, "failed": failed}))
-    else:
-        for facts in done:
-            print_facts(facts)
-        print(f"{len(done)} processed, {len(failed)} failed")
-        for bad in failed:
-            message = bad["error"] if bad["input"] in bad["error"] else f"{bad['input']}: {bad['error']}"
-            print(f"  failed: {message}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-class _NotSubmitted:
-    """Stands for the future of a file the interrupted batch never submitted."""
-
-    def done(self) -> bool:
-        return False
-
-    def cancelled(self) -> bool:
-        return True
-
-
-def _stop_batch(pool: ProcessPoolExecutor, futures: dict, done: list, failed: list, args: argparse.Namespace,
-                started: float) -> int:
-    """Ctrl-C: cancel the queue, stop the running files (their partial outputs removed), report, 130.
-
-    Takes about a second at most; a second Ctrl-C meanwhile is ignored, not a hang.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        # Stop every worker; the pool then fails the futures not yet run (BrokenProcessPool): not done.
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        for p in processes:
-            if p.is_alive():
-                p.terminate()  # SIGTERM: the worker exits at once
-        deadline = time.monotonic() + 1.0
-        for p in processes:
-            p.join(max(0.0, deadline - time.monotonic()))
-        for p in processes:
-            if p.is_alive():
-                p.kill()
-                p.join(0.5)
-        pool.shutdown(wait=True)
-        finished_outputs = set()
-        for fut, (src, out) in futures.items():
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                result = fut.result()
-                if all(result["input"] != d["input"] for d in done):
-                    done.append(result)
-                finished_outputs.add(str(out))
-        # A stopped worker leaves its output's temporary file: remove it (outputs never half-written).
-        for fut, (src, out) in futures.items():
-            if str(out) not in finished_outputs:
-                for part in out.parent.glob(f".{out.name}.*.part"):
-                    part.unlink(missing_ok=True)
-        done_inputs = {d["input"] for d in done}
-        failed_inputs = {f["input"] for f in failed}
-        not_done, finished_unreported = [], []
-        for src, out in futures.values():
-            if str(src) in done_inputs | failed_inputs:
-                continue
-            # Renamed into place just before its worker stopped: complete, though its report was lost.
-            if out.is_file() and out.stat().st_mtime >= started:
-                finished_unreported.append({"input": str(src), "output": str(out)})
-            else:
-                not_done.append(str(src))
-        done = done + finished_unreported
+    done = sorted((r["facts"] for r in summary.of("done")), key=lambda f: f["input"])
+    failed = [{"input": r["input"], "error": r["error"]} for r in summary.of("failed")]
+    if summary.interrupted:
+        not_done = [str(it.input) for it in summary.not_done]
         if args.json:
-            print(json.dumps({"interrupted": True, "files": sorted(done, key=lambda f: f["input"]), "failed": failed,
-                              "not_done": not_done}))
+            print(json.dumps({"interrupted": True, "files": done, "failed": failed, "not_done": not_done}))
         else:
-            for d in sorted(done, key=lambda f: f["input"]):
+            for d in done:
                 print(f"  done: {d['input']} -> {d['output']}")
             for bad in failed:
                 print(f"  failed: {bad['input']}: {bad['error']}", file=sys.stderr)
@@ -369,5 +224,28 @@ def _stop_batch(pool: ProcessPoolExecutor, futures: dict, done: list, failed: li
         print(f"semeq: interrupted: {len(done)} processed, {len(failed)} failed, {len(not_done)} not done "
               "(no partial output left)", file=sys.stderr)
         return 130
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.json:
+        print(json.dumps({"files": done, "failed": failed}))
+    else:
+        for facts in done:
+            print_facts(facts)
+        print(f"{len(done)} processed, {len(failed)} failed")
+        for bad in failed:
+            print(f"  failed: {failure_line(bad)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+LOCAL_FALLBACK_NOTE = ('semeq: note: Dask is not installed: the files are processed one at a time in this process '
+                       '(pip install "semeq[dask]" for parallel workers)')
+
+
+def failure_line(bad: dict) -> str:
+    """``input: reason``, the input named once."""
+    return bad["error"] if bad["input"] in bad["error"] else f"{bad['input']}: {bad['error']}"
+
+
+def progress_bar(total: int, label: str, *, disable: bool):
+    """A files bar on stderr (tqdm shows it on a terminal only when asked: disabled otherwise)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="file", disable=disable or not sys.stderr.isatty(), file=sys.stderr)
