@@ -122,7 +122,7 @@ REGIONS: tuple[Region, ...] = (
     Region(name="highs", kind="high", freq_hz=7000.0, band_hz=(6000.0, math.inf), rms_ms=10.0),
 )
 """Boom (< 150 Hz), mud (220-570 Hz), box (0.6-1.6 kHz), harshness and glare (2-5 kHz),
-sibilance and air (> 7 kHz): the regions mixing engineers name, in frequency order."""
+sibilance and air (> 6 kHz): the regions mixing engineers name, in frequency order."""
 N_REGIONS = len(REGIONS)
 
 
@@ -133,9 +133,9 @@ class DynamicSettings:
     Attributes
     ----------
     attack_ms : float
-        Time constant toward a larger change (5 ms: a cymbal's or an "s"'s onset is caught
-        within its first 10 ms; FFmpeg's adynamicequalizer defaults to 20 ms, which lets the
-        first 20-40 ms of a sibilant through).
+        Time constant toward a larger change (5 ms: 63 % of the change within 5 ms of a
+        cymbal's or an "s"'s onset, plus the detector's 10 ms; FFmpeg's adynamicequalizer
+        defaults to 20 ms, by which time a 100 ms sibilant is a fifth over).
     release_ms : float
         Time constant back toward the static EQ (200 ms: FFmpeg's default, and the streaming
         engine's glide; shorter pumps on every drum hit, longer holds the cut into the next note).
