@@ -59,6 +59,7 @@ from .params import EQParams, check_unit as _check_unit
 
 if TYPE_CHECKING:
     from .audio_encoder import AudioEncoder
+    from .dynamic import DynamicPlan, DynamicTrace
     from .eq_model import EQModel
     from .fitting import FitResult
     from .phrases import Interpretation
@@ -167,6 +168,8 @@ class AdaptiveEQ:
     notes: tuple[str, ...] = ()
     request: "EQRequest | None" = None
     """The request this EQ answers (its target phrase as understood)."""
+    dynamic: "DynamicPlan | None" = None
+    """The dynamic part on top of the cascade (:mod:`semeq.dynamic`), or None."""
 
     @property
     def static(self) -> bool:
@@ -179,7 +182,8 @@ class AdaptiveEQ:
 
     @property
     def is_bypass(self) -> bool:
-        return not self.cascade
+        """Nothing to do: no static EQ and no dynamic part (the input is returned unchanged)."""
+        return not self.cascade and self.dynamic is None
 
     @property
     def change_rms_db(self) -> float:
@@ -205,6 +209,8 @@ class AdaptiveEQ:
         if self.fit is not None:
             d["fit_5band"] = self.fit.params.to_dict() | {"rms_error_db": round(self.fit.rms_error_db, 3),
                                                           "max_error_db": round(self.fit.max_error_db, 3)}
+        if self.dynamic is not None:
+            d["dynamic"] = self.dynamic.to_dict()
         return d
 
 
@@ -217,12 +223,16 @@ class ApplyResult:
     stats_out: object
     suggestion: IntensitySuggestion | None = None
     notes: list[str] = field(default_factory=list)
+    dynamic_trace: "DynamicTrace | None" = None
+    """The dynamic gain over time per region (with ``dynamic=True``)."""
 
     def to_dict(self) -> dict:
         d = {"eq": self.eq.to_dict(), "output_gain_db": round(self.gain_db, 3), "before": self.stats_in.to_dict(),
              "after": self.stats_out.to_dict(), "notes": self.notes}
         if self.suggestion is not None:
             d["auto_intensity"] = vars(self.suggestion)
+        if self.dynamic_trace is not None:
+            d["dynamic_trace"] = self.dynamic_trace.to_dict()
         return d
 
 
@@ -348,7 +358,8 @@ class SemanticEQ:
     def request(self, target: "str | Interpretation", intensity: "float | str | None" = None, *,
                 mode: str | None = None, static: bool = False, blend: "str | Interpretation | None" = None,
                 alpha: float | None = None, reference: "str | Path | tuple[np.ndarray, float] | None" = None,
-                loudness_match: bool = True, true_peak_ceiling_dbtp: float = -1.0) -> "EQRequest":
+                loudness_match: bool = True, true_peak_ceiling_dbtp: float = -1.0, dynamic: bool = False,
+                lookahead_ms: float = 0.0) -> "EQRequest":
         """Build the one :class:`~semeq.request.EQRequest` a front end passes down.
 
         Parameters
@@ -363,6 +374,10 @@ class SemanticEQ:
         blend, alpha : a second word or phrase, and its weight (default 0.5 with a blend)
         reference : path or (audio, sample_rate), optional
             A recording whose balance ``match`` moves toward.
+        dynamic : bool
+            Add the dynamic part (:mod:`semeq.dynamic`) on top of the toward or static change.
+        lookahead_ms : float in [0, 50]
+            With ``dynamic``, offline: how far ahead the detector looks (default 0, zero latency).
         """
         from .request import DEFAULT_INTENSITY, EQRequest, check_mode
 
@@ -390,7 +405,8 @@ class SemanticEQ:
             ref = Path(reference)
         return EQRequest(target=interp, intensity=value, intensity_source=source, mode=mode, blend=blend_interp,
                          alpha=alpha, reference=ref, loudness_match=loudness_match,
-                         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp, notes=tuple(notes))
+                         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp, notes=tuple(notes), dynamic=dynamic,
+                         lookahead_ms=lookahead_ms)
 
     def as_request(self, target, intensity: "float | None" = None, **keywords) -> "EQRequest":
         """The request of the keyword API (``apply``, ``adaptive_eq``, ``apply_file``...).
@@ -691,12 +707,14 @@ class SemanticEQ:
 
     def design(self, measurement: "Measurement", sample_rate: float, request: "EQRequest", *,
                intensity: float | None = None, audio: tuple[np.ndarray, float] | None = None, fit: bool = True,
-               start: EQParams | None = None) -> AdaptiveEQ:
+               start: EQParams | None = None, typical_db: np.ndarray | None = None) -> AdaptiveEQ:
         """The EQ for a measured recording (the file path, the web app and the streaming engine call this).
 
         ``intensity`` overrides the request's (which must then not be auto); ``audio`` is needed by
         ``mode="latent"`` only; ``fit=False`` designs without realising (an empty cascade);
-        ``start`` warm-starts the 5-band fit.
+        ``start`` warm-starts the 5-band fit. ``typical_db``: with a dynamic request, the recording's
+        typical balance per region (:class:`semeq.dynamic.FrameBalance`; read from ``audio`` when
+        not given).
         """
         from . import semantics
 
@@ -727,6 +745,17 @@ class SemanticEQ:
             elif fit:
                 fitted = self.realise(designed, balance, sample_rate, start=start)
                 cascade = (fitted.params,)
+        plan = None
+        if request.dynamic and intensity > 0.0:
+            if typical_db is None and audio is not None:
+                typical_db = _typical_balance(*audio)
+            plan = self.dynamic_plan(measurement, sample_rate, request, intensity, cascade, typical_db=typical_db)
+            if plan is None:
+                notes.append("dynamic: the word moves no region (lows, low-mids, mids, presence, highs) by 1 dB "
+                             "or more here: nothing to do dynamically")
+            elif not cascade:
+                notes = [n.replace("the input is returned unchanged", "the static part is flat (the dynamic part still acts)")
+                         for n in notes]
         if intensity == 0.0:
             notes.append("intensity 0: the input is returned unchanged")
         below = CURVE_FREQS_HZ < 0.5 * float(sample_rate)
@@ -742,7 +771,41 @@ class SemanticEQ:
         return AdaptiveEQ(target=request.target.label, intensity=intensity, mode=request.mode, cascade=cascade,
                           curve_db=curve, fit=fitted, designed_db=designed, word_db=word_db, balance=balance,
                           z_target=z_target, blend=None if request.blend is None else request.blend.label,
-                          alpha=request.alpha, notes=tuple(notes), request=request)
+                          alpha=request.alpha, notes=tuple(notes), request=request, dynamic=plan)
+
+    def dynamic_plan(self, measurement: "Measurement", sample_rate: float, request: "EQRequest", intensity: float,
+                     cascade: tuple[EQParams, ...], *, typical_db: np.ndarray | None = None) -> "DynamicPlan | None":
+        """The dynamic part on top of ``cascade`` (:func:`semeq.dynamic.plan_dynamic`): its regions,
+        signs, caps and the references its detectors compare against. None when nothing can move.
+
+        ``typical_db``: the recording's median balance per region (:class:`semeq.dynamic.FrameBalance`);
+        without it the long-term power balance stands in."""
+        from .analysis import GRID_FREQS_HZ
+        from .dynamic import DynamicSettings, plan_dynamic
+
+        balance = self.reference.balance(measurement)
+        static = np.zeros(GRID_FREQS_HZ.size)
+        if cascade:
+            below = GRID_FREQS_HZ < 0.5 * float(sample_rate)
+            static[below] = eq_response(list(cascade), GRID_FREQS_HZ[below], sample_rate)
+        return plan_dynamic(spectrum_db=measurement.spectrum_db, held=balance.held, word_db=self.word_curve_db(request.target, request.blend, request.alpha), static_db=static,
+                            intensity=intensity, sample_rate=sample_rate, typical_db=typical_db,
+                            settings=DynamicSettings(lookahead_ms=request.lookahead_ms))
+
+    def dynamic_from_power(self, freqs_hz: np.ndarray, power: np.ndarray, request: "EQRequest",
+                           cascade: tuple[EQParams, ...], *, typical_db: np.ndarray | None = None
+                           ) -> "DynamicPlan | None":
+        """The streaming engine's hook for the dynamic part: the plan for a window's PSD (the same
+        uniform bins and scaling as :meth:`design_from_power`), the cascade designed from it, and
+        the window's median balance per region (``typical_db``)."""
+        from .reference import measure_psd
+
+        freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
+        sample_rate = 2.0 * float(freqs_hz[-1])
+        if request.intensity is None or request.intensity == 0.0:
+            return None
+        m = measure_psd(freqs_hz, np.asarray(power, dtype=np.float64), sample_rate)
+        return self.dynamic_plan(m, sample_rate, request, request.intensity, tuple(cascade), typical_db=typical_db)
 
     def design_from_measurement(self, measurement: "Measurement", sample_rate: float, target, intensity: float, *,
                                 mode: str = "toward", blend=None, alpha: float = 0.0,
@@ -753,12 +816,14 @@ class SemanticEQ:
         return self.design(measurement, sample_rate, request, fit=fit, start=start)
 
     def decide(self, request: "EQRequest", audio: np.ndarray | None, sample_rate: float, *,
-               measurement: "Measurement | None" = None) -> tuple[AdaptiveEQ, "IntensitySuggestion | None"]:
+               measurement: "Measurement | None" = None, typical_db: np.ndarray | None = None
+               ) -> tuple[AdaptiveEQ, "IntensitySuggestion | None"]:
         """The EQ for a recording, and the auto-intensity suggestion when the request asks for it.
 
         The recording is measured once (unless ``measurement`` is given: the file pipeline
         measures a file block by block) for both. The array API and the file pipeline both call
-        this, so they decide alike.
+        this, so they decide alike. ``typical_db``: for a dynamic request measured block by block,
+        the recording's median balance per region (:class:`semeq.dynamic.FrameBalance`).
 
         Raises
         ------
@@ -772,7 +837,8 @@ class SemanticEQ:
         if intensity is None:
             suggestion = self._suggest(request, self.reference.balance(measurement), pair)
             intensity = suggestion.intensity
-        return self.design(measurement, sample_rate, request, intensity=intensity, audio=pair), suggestion
+        return self.design(measurement, sample_rate, request, intensity=intensity, audio=pair,
+                           typical_db=typical_db), suggestion
 
     def design_from_power(self, freqs_hz: np.ndarray, power: np.ndarray, target, intensity: float | None = None, *,
                           blend=None, alpha: float = 0.0, mode: str = "toward") -> tuple[EQParams, ...]:
@@ -848,12 +914,15 @@ class SemanticEQ:
     def apply(self, audio: np.ndarray, sample_rate: float, target, intensity: float | None = None, *,
               mode: str = "toward", blend=None, alpha: float = 0.0, static: bool = False,
               reference_audio: tuple[np.ndarray, float] | None = None, loudness_match: bool = True,
-              true_peak_ceiling_dbtp: float = -1.0) -> tuple[np.ndarray, ApplyResult]:
+              true_peak_ceiling_dbtp: float = -1.0, dynamic: bool = False,
+              lookahead_ms: float = 0.0) -> tuple[np.ndarray, ApplyResult]:
         """Process a recording. ``intensity=None`` chooses it with :meth:`suggest_intensity`.
 
         ``target`` is a word, a phrase or an :class:`~semeq.request.EQRequest` (then the other
         keywords are unused). ``mode``, ``blend``, ``alpha``, ``static`` and ``reference_audio``
-        are those of :meth:`adaptive_eq`.
+        are those of :meth:`adaptive_eq`. ``dynamic=True`` adds the dynamic part
+        (:mod:`semeq.dynamic`; ``lookahead_ms`` lets its detector look ahead); its gain trace is
+        ``result.dynamic_trace``.
 
         Returns
         -------
@@ -867,24 +936,42 @@ class SemanticEQ:
         audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
         request = self.as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, static=static,
                                    reference_audio=reference_audio, loudness_match=loudness_match,
-                                   true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
+                                   true_peak_ceiling_dbtp=true_peak_ceiling_dbtp, dynamic=dynamic,
+                                   lookahead_ms=lookahead_ms)
         eq, suggestion = self.decide(request, audio, sample_rate)
         stats_in = level_stats(audio, sample_rate, true_peak=False)  # only the output's true peak matters
         if eq.is_bypass:
             return audio.copy(), ApplyResult(eq=eq, gain_db=0.0, stats_in=stats_in, stats_out=stats_in,
                                              suggestion=suggestion, notes=list(eq.notes))
-        out = apply_eq(audio, sample_rate, list(eq.cascade))
+        out, trace = audio, None
+        if eq.dynamic is not None:  # the dynamic part reads and moves the input; the static EQ follows
+            from .dynamic import render_dynamic
+
+            out, trace = render_dynamic(audio, sample_rate, eq.dynamic)
+        out = apply_eq(out, sample_rate, list(eq.cascade)) if eq.cascade else np.array(out, dtype=np.float64)
         stats_eq = level_stats(out, sample_rate)
         gain_db, notes = output_gain(stats_in, stats_eq, loudness_match=request.loudness_match,
                                      true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp)
         notes = list(eq.notes) + list(notes)
         out *= 10.0 ** (gain_db / 20.0)
         return out, ApplyResult(eq=eq, gain_db=gain_db, stats_in=stats_in, stats_out=stats_eq.shifted(gain_db),
-                                suggestion=suggestion, notes=notes)
+                                suggestion=suggestion, notes=notes, dynamic_trace=trace)
+
+
+def _typical_balance(audio: np.ndarray, sample_rate: float) -> np.ndarray | None:
+    """The recording's median balance per dynamic region (:class:`semeq.dynamic.FrameBalance`),
+    fed in the file pipeline's blocks so the array and file paths count the same frames."""
+    from .dynamic import FrameBalance
+    from .io import BLOCK_FRAMES
+
+    balance = FrameBalance(sample_rate, audio.shape[0])
+    for i in range(0, audio.shape[1], BLOCK_FRAMES):
+        balance.update(audio[:, i : i + BLOCK_FRAMES])
+    return balance.median_db()
 
 
 _KEYWORD_DEFAULTS = {"mode": "toward", "blend": None, "alpha": 0.0, "static": False, "reference_audio": None,
-                     "loudness_match": True, "true_peak_ceiling_dbtp": -1.0}
+                     "loudness_match": True, "true_peak_ceiling_dbtp": -1.0, "dynamic": False, "lookahead_ms": 0.0}
 
 
 def _is_default_keyword(name: str, value: object) -> bool:

@@ -26,6 +26,11 @@ How a file is processed
 5. Pass 2 filters the file again from reset state, applies the gain and writes the blocks to
    a temporary file in the destination folder, renamed over the destination at the end.
 
+With the dynamic part (``request.dynamic``, :mod:`semeq.dynamic`) both passes run the same
+:class:`semeq.dynamic.DynamicEQ` before the static sections, each from reset state, so the gain
+measured in pass 1 is the gain of what pass 2 writes; a look-ahead is realigned (its tail
+flushed at the end), and pass 2's gain trace is returned.
+
 Peak memory is the excerpt plus a few blocks: it does not grow with the file's length past
 4 minutes. The output equals ``SemanticEQ.apply`` on the whole array, sample for sample, for
 files up to 4 minutes (tested).
@@ -49,6 +54,7 @@ from .io import (ANALYSIS_FULL_MAX_S, ANALYSIS_N_WINDOWS, ANALYSIS_WINDOW_S, BLO
 
 if TYPE_CHECKING:
     from .adaptive import AdaptiveEQ, IntensitySuggestion, SemanticEQ
+    from .dynamic import DynamicTrace
     from .loudness import LevelStats
     from .reference import Measurement
     from .request import EQRequest
@@ -84,6 +90,8 @@ class ApplyFileResult:
     """True when the output is a byte-for-byte copy of the input (exact bypass, same format)."""
     output_format: str = ""
     output_subtype: str = ""
+    dynamic_trace: "DynamicTrace | None" = None
+    """The dynamic gain over time per region (requests with ``dynamic``)."""
 
     @property
     def duration_s(self) -> float:
@@ -97,6 +105,8 @@ class ApplyFileResult:
              "after": self.stats_out.to_dict(), "notes": list(self.notes)}
         if self.suggestion is not None:
             d["auto_intensity"] = vars(self.suggestion)
+        if self.dynamic_trace is not None:
+            d["dynamic_trace"] = self.dynamic_trace.to_dict()
         return d
 
 
@@ -187,7 +197,7 @@ def apply_file(
                            frames=source.frames, eq=eq, gain_db=rendered.gain_db, stats_in=rendered.stats_in,
                            stats_out=rendered.stats_out, suggestion=suggestion, notes=rendered.notes,
                            analysed_s=analysed_s, copied=rendered.copied, output_format=out_format.format,
-                           output_subtype=out_format.subtype)
+                           output_subtype=out_format.subtype, dynamic_trace=rendered.dynamic_trace)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +209,7 @@ class RenderResult:
     stats_out: "LevelStats"
     notes: tuple[str, ...]
     copied: bool
+    dynamic_trace: "DynamicTrace | None" = None
 
 
 def _probe(src: Path):
@@ -234,9 +245,10 @@ def _decide(engine: "SemanticEQ", request: "EQRequest", src: Path, source):
     from . import io
 
     if source.sample_rate == ANALYSIS_SAMPLE_RATE:
-        measurement, n_read = _measure_file(src, source.channels, source.frames)
+        measurement, n_read, typical_db = _measure_file(src, source.channels, source.frames, dynamic=request.dynamic)
         audio = read_analysis_excerpt(src)[0] if request.mode == "latent" else None
-        eq, suggestion = engine.decide(request, audio, source.sample_rate, measurement=measurement)
+        eq, suggestion = engine.decide(request, audio, source.sample_rate, measurement=measurement,
+                                       typical_db=typical_db)
         return eq, suggestion, source.sample_rate, n_read / source.sample_rate, None
     excerpt, sample_rate, analysed_s = read_analysis_excerpt(src)
     whole = source.frames <= io.ANALYSIS_FULL_MAX_S * sample_rate
@@ -285,6 +297,8 @@ def _render(src: Path, dst: Path, eq: "AdaptiveEQ", request: "EQRequest", source
             if meter_eq is not None:
                 meter_eq.update(filt(block))
             bar.update(block.shape[1])
+        if meter_eq is not None and filt.latency_samples:
+            meter_eq.update(filt.flush())  # the look-ahead's tail
         excerpt = blocks = None  # the whole-file excerpt is not needed past here
         if n_read < frames:
             raise AudioFileError(f"{src}: truncated: the header promises {frames} frames, only {n_read} could be read")
@@ -303,30 +317,59 @@ def _render(src: Path, dst: Path, eq: "AdaptiveEQ", request: "EQRequest", source
                                      true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp)
         stats_out = stats_eq.shifted(gain_db)
         # Pass 2: filter again from rest, apply the gain, write.
-        _write_pass(src, dst, out_format, _BlockFilter(eq, sample_rate, channels), 10.0 ** (gain_db / 20.0),
-                    stats_out.peak_dbfs, bar)
+        filt = _BlockFilter(eq, sample_rate, channels)
+        _write_pass(src, dst, out_format, filt, 10.0 ** (gain_db / 20.0), stats_out.peak_dbfs, bar)
     finally:
         bar.close()
     return RenderResult(gain_db=gain_db, stats_in=stats_in, stats_out=stats_out,
-                        notes=tuple(eq.notes) + tuple(notes), copied=False)
+                        notes=tuple(eq.notes) + tuple(notes), copied=False, dynamic_trace=filt.trace())
 
 
 class _BlockFilter:
-    """The EQ's second-order sections with carried state, block after block (float64)."""
+    """The dynamic part (:class:`semeq.dynamic.DynamicEQ`) when the EQ has one, then the EQ's
+    second-order sections with carried state, block after block (float64).
+
+    With a look-ahead the first ``latency_samples`` output samples are dropped and :meth:`flush`
+    returns the last ones, so the output lines up with the input, sample for sample.
+    """
 
     def __init__(self, eq: "AdaptiveEQ", sample_rate: float, channels: int) -> None:
         from .dsp import design_sos
 
-        self.sos = design_sos(list(eq.cascade), sample_rate) if not eq.is_bypass else None
+        self.sos = design_sos(list(eq.cascade), sample_rate) if eq.cascade else None
         self.zi = np.zeros((self.sos.shape[0], channels, 2)) if self.sos is not None else None
+        self.dynamic = None
+        if eq.dynamic is not None:
+            from .dynamic import DynamicEQ
+
+            self.dynamic = DynamicEQ(eq.dynamic, sample_rate, channels)
+        self.latency_samples = 0 if self.dynamic is None else self.dynamic.latency_samples
+        self._skip = self.latency_samples
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
+        y = block
+        if self.dynamic is not None:
+            y = self.dynamic.process(y)
+            if self._skip:
+                drop = min(self._skip, y.shape[1])
+                y, self._skip = y[:, drop:], self._skip - drop
+        return self._static(y)
+
+    def _static(self, y: np.ndarray) -> np.ndarray:
         from scipy.signal import sosfilt
 
-        if self.sos is None:
-            return block
-        y, self.zi = sosfilt(self.sos, block, axis=-1, zi=self.zi)
+        if self.sos is not None and y.shape[1]:
+            y, self.zi = sosfilt(self.sos, y, axis=-1, zi=self.zi)
         return y
+
+    def flush(self) -> np.ndarray:
+        """The look-ahead's held-back tail (empty without one)."""
+        if self.dynamic is None or not self.latency_samples:
+            return np.zeros((0, 0))
+        return self._static(self.dynamic.flush())
+
+    def trace(self):
+        return None if self.dynamic is None else self.dynamic.trace()
 
 
 def measure_file(src: str | os.PathLike) -> "Measurement":
@@ -345,13 +388,20 @@ def measure_file(src: str | os.PathLike) -> "Measurement":
     return m
 
 
-def _measure_file(src: Path, channels: int, frames: int) -> tuple["Measurement", int]:
-    """The measurement of a 44.1 kHz file read block by block (constant memory), and the frames read."""
+def _measure_file(src: Path, channels: int, frames: int, *, dynamic: bool = False
+                  ) -> tuple["Measurement", int, np.ndarray | None]:
+    """The measurement of a 44.1 kHz file read block by block (constant memory), the frames read,
+    and (``dynamic``) the file's median balance per dynamic region (:class:`semeq.dynamic.FrameBalance`)."""
     from .analysis import long_term_psd_blocks
     from .frontend import MAX_BLOCK
     from .reference import measure_psd
 
     n_read = 0
+    balance = None
+    if dynamic:
+        from .dynamic import FrameBalance
+
+        balance = FrameBalance(ANALYSIS_SAMPLE_RATE, channels)
 
     def counted():
         nonlocal n_read
@@ -359,6 +409,8 @@ def _measure_file(src: Path, channels: int, frames: int) -> tuple["Measurement",
         # order as for the whole array, so the file and array paths agree bit for bit.
         for block in iter_blocks(src, MAX_BLOCK):
             n_read += block.shape[1]
+            if balance is not None:
+                balance.update(block)
             yield block
 
     psd = long_term_psd_blocks(counted(), channels)
@@ -366,7 +418,7 @@ def _measure_file(src: Path, channels: int, frames: int) -> tuple["Measurement",
         raise AudioFileError(f"{src}: truncated: the header promises {frames} frames, only {n_read} could be read")
     if psd is None:
         raise ParameterError(_SILENT)
-    return measure_psd(*psd, ANALYSIS_SAMPLE_RATE), n_read
+    return measure_psd(*psd, ANALYSIS_SAMPLE_RATE), n_read, None if balance is None else balance.median_db()
 
 
 def _write_pass(src: Path, dst: Path, out_format, filt: "_BlockFilter | None", gain: float, peak_dbfs: float,
@@ -385,3 +437,7 @@ def _write_pass(src: Path, dst: Path, out_format, filt: "_BlockFilter | None", g
                 block *= gain
             writer.write(block)
             bar.update(block.shape[1])
+        if filt is not None and filt.latency_samples:
+            tail = filt.flush() * gain
+            writer.write(tail)
+            bar.update(tail.shape[1])

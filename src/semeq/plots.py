@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["draw_corridor", "plot_balance", "save_figure"]
+__all__ = ["draw_corridor", "draw_dynamic_trace", "plot_balance", "save_figure"]
 
 
 def draw_corridor(ax, balance, *, label: str = "this recording") -> None:
@@ -24,6 +24,30 @@ def draw_corridor(ax, balance, *, label: str = "this recording") -> None:
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("dB against the reference centre (level-free)")
     ax.grid(True, which="both", alpha=0.3)
+
+
+def draw_dynamic_trace(ax, trace, plan=None) -> None:
+    """Draw the dynamic gain over time per region (the gain-reduction trace) on ``ax``.
+
+    ``trace`` is a :class:`semeq.dynamic.DynamicTrace`; with ``plan`` (its
+    :class:`~semeq.dynamic.DynamicPlan`) each region's cap is drawn as a dotted line.
+    """
+    from .dynamic import REGIONS
+
+    names = [r.name for r in REGIONS]
+    for i, name in enumerate(trace.regions):
+        lo, hi = trace.min_db[i], trace.max_db[i]
+        (line,) = ax.plot(trace.times_s, trace.gain_db[i], linewidth=1.0,
+                          label=f"{name}: {lo:+.1f} .. {hi:+.1f} dB")
+        if plan is not None and plan.sign[names.index(name)] != 0:
+            k = names.index(name)
+            ax.axhline(plan.sign[k] * plan.cap_db[k], color=line.get_color(), linewidth=0.8, linestyle=":")
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("dynamic gain (dB)")
+    ax.set_title("dynamic part: gain per region over time (dotted: cap)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=7)
 
 
 def plot_balance(path: str | Path, balance, *, title: str, force: bool = False, extra: dict | None = None) -> Path:

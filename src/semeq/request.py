@@ -30,6 +30,9 @@ INTENSITY_SOURCES: tuple[str, ...] = ("given", "amount", "auto", "default")
 """Where a request's intensity came from."""
 DEFAULT_INTENSITY = 0.5
 """The intensity when the user names none (no number, no amount word, no auto)."""
+MODES_DYNAMIC: tuple[str, ...] = ("toward", "static")
+"""The modes whose change follows the word's own curve, which the dynamic part extends (:mod:`semeq.dynamic`)."""
+MAX_LOOKAHEAD_MS = 50.0
 
 
 def check_intensity(value: object, name: str = "intensity") -> float:
@@ -75,6 +78,11 @@ class EQRequest:
     true_peak_ceiling_dbtp : float
     notes : tuple of str
         What the user should know about how the request was read (an amount word overridden...).
+    dynamic : bool
+        Add the dynamic part (:mod:`semeq.dynamic`): extra change in the word's direction while
+        a region moves away from the word. Modes toward and static.
+    lookahead_ms : float in [0, 50]
+        With ``dynamic``, offline only: the detector looks this far ahead (0: zero latency).
     """
 
     target: Interpretation
@@ -87,6 +95,8 @@ class EQRequest:
     loudness_match: bool = True
     true_peak_ceiling_dbtp: float = -1.0
     notes: tuple[str, ...] = ()
+    dynamic: bool = False
+    lookahead_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.target, Interpretation):
@@ -108,6 +118,18 @@ class EQRequest:
                 object.__setattr__(self, "reference", Path(self.reference))
             if self.mode != "match":
                 raise ParameterError("a reference recording goes with mode 'match'")
+        if not isinstance(self.dynamic, bool):
+            raise ParameterError(f"dynamic must be True or False, got {self.dynamic!r}")
+        if self.dynamic and self.mode not in MODES_DYNAMIC:
+            raise ParameterError(f"the dynamic EQ extends a change that follows the word: mode toward or static, "
+                                 f"not {self.mode}")
+        if isinstance(self.lookahead_ms, bool) or not isinstance(self.lookahead_ms, (int, float)) \
+                or not 0.0 <= float(self.lookahead_ms) <= MAX_LOOKAHEAD_MS:
+            raise ParameterError(f"the look-ahead must be a number of ms in [0, {MAX_LOOKAHEAD_MS:g}], "
+                                 f"got {self.lookahead_ms!r}")
+        object.__setattr__(self, "lookahead_ms", float(self.lookahead_ms))
+        if self.lookahead_ms > 0.0 and not self.dynamic:
+            raise ParameterError("a look-ahead goes with the dynamic EQ (dynamic=True, --dynamic)")
         if not math.isfinite(float(self.true_peak_ceiling_dbtp)):
             raise ParameterError(f"the true-peak ceiling must be a finite number of dBTP, got {self.true_peak_ceiling_dbtp!r}")
 
@@ -134,4 +156,4 @@ class EQRequest:
                 "reference": None if self.reference is None else
                 ("<audio array>" if isinstance(self.reference, tuple) else str(self.reference)),
                 "loudness_match": self.loudness_match, "true_peak_ceiling_dbtp": self.true_peak_ceiling_dbtp,
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "dynamic": self.dynamic, "lookahead_ms": self.lookahead_ms}

@@ -60,6 +60,7 @@ __all__ = [
     "need",
     "intensity_for_need",
     "taper_above",
+    "level_free",
 ]
 
 BOUND = 2.0
@@ -94,9 +95,17 @@ def smooth_held(values: np.ndarray, held: np.ndarray, sigma_octaves: float = SMO
     return np.where(held, out, 0.0)
 
 
-def _level_free(curve_db: np.ndarray, held: np.ndarray) -> np.ndarray:
+def level_free(curve_db: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """A curve with its mean over the held points of 100 Hz-10 kHz removed; 0 outside ``held``.
+
+    How every rule reads a word's curve (level is not EQ); :mod:`semeq.dynamic` reads it so too.
+    """
+    held = np.asarray(held, dtype=bool)
     norm = held & _NORM_MASK
     return np.where(held, curve_db - curve_db[norm].mean(), 0.0)
+
+
+_level_free = level_free
 
 
 def toward_change_db(balance_db: np.ndarray, word_db: np.ndarray, held: np.ndarray, intensity: float) -> np.ndarray:

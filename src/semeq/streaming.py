@@ -48,6 +48,13 @@ Behaviour worth knowing
   the stream keeps its last EQ.
 * **Latency** is 0 samples: the EQ is IIR, without look-ahead; output sample ``i`` depends on
   input samples ``<= i`` only.
+* **Dynamic part** (``dynamic=True``, or a request with ``dynamic``; :mod:`semeq.dynamic`):
+  each analysis also plans the dynamic part from the window (the analyzer's
+  ``dynamic_from_power``: regions, caps, and the window's typical balance per region from its
+  short-time frames), and the audio thread runs the one :class:`~semeq.dynamic.DynamicEQ`
+  before the static sections, on the absolute control grid of the stream, as the offline
+  paths run it. A lowered cap is reached within 20 ms; intensity 0 releases every dynamic
+  gain to 0 dB, after which the output is exactly the static part's.
 * **Shutdown.** :meth:`~StreamingAdaptiveEQ.close` (or leaving a ``with`` block) stops the worker
   and waits for it. An engine never closed is stopped, and waited for, when it is collected or
   at interpreter exit: a worker torn down inside native code (torch) during finalisation
@@ -63,7 +70,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -74,6 +81,10 @@ from .dsp.streaming import SlidingSpectrum
 from .errors import ParameterError, SemeqError
 from .loudness import k_weighting_sos
 from .params import GAIN_INDICES, N_PARAMS, EQParams, check_unit as _check_unit
+
+if TYPE_CHECKING:
+    from .dynamic import DynamicPlan
+    from .request import EQRequest
 
 __all__ = ["SemanticAnalyzer", "PowerAnalyzer", "StreamingAdaptiveEQ", "StreamStats", "makeup_gain_db"]
 
@@ -277,6 +288,7 @@ class _Analysis:
     psd: np.ndarray | None  # (n_bins,) one-sided PSD of the active frames; None: no usable energy
     band_power: np.ndarray | None  # K-weighted bin powers of psd (make-up gain)
     ltas_psd: np.ndarray | None = None  # power mode: the long-frame PSD the offline analysis would see
+    typical_db: np.ndarray | None = None  # dynamic: the window's median balance per region (semeq.dynamic)
 
 
 @dataclass(frozen=True)
@@ -288,6 +300,7 @@ class _Published:
     gain_db: float  # make-up gain
     cascade: tuple[EQParams, ...] | None
     response_db: np.ndarray | None  # of the cascade at the loudness bins
+    dynamic: "DynamicPlan | None" = None  # the dynamic part's plan (requests with dynamic)
 
 
 _LIVE_WORKERS: "weakref.WeakSet[_Worker]" = weakref.WeakSet()
@@ -338,6 +351,7 @@ class _Worker:
         n_ltas = 1 << int(round(math.log2(LTAS_N_FFT * sample_rate / ANALYSIS_SAMPLE_RATE)))
         self.ltas = (SlidingSpectrum(sample_rate, channels, max(window_len, n_ltas), n_fft=n_ltas, hop=n_ltas // 2,
                                      band_hz=NORM_BAND_HZ) if mode == "power" else None)
+        self.frame_balance = None  # semeq.dynamic.FrameBalance: made when a dynamic target is set
         self.n_written = 0  # absolute samples written (audio thread)
         self.write_claim = 0  # absolute end of the write in progress, set before writing
         self.epoch = 0  # bumped by reset(): results of older requests are ignored
@@ -468,7 +482,15 @@ class _Worker:
             ltas_psd = self._ltas_psd(pos)
             if ltas_psd is None:
                 return
-        analysis = _Analysis(epoch=epoch, pos=pos, z_audio=z_audio, psd=psd, band_power=band_power, ltas_psd=ltas_psd)
+        typical_db = None
+        target = self.target
+        if target is not None and getattr(target.word, "dynamic", False) and self.frame_balance is not None:
+            # The window's typical balance per region: the median over its active short-time frames
+            # (the statistic semeq.dynamic.FrameBalance keeps for a file).
+            balances = self.frame_balance.frame_balances_db(spectrum.power[spectrum._slots()[active]])
+            typical_db = np.median(balances, axis=1) if balances.shape[1] else None
+        analysis = _Analysis(epoch=epoch, pos=pos, z_audio=z_audio, psd=psd, band_power=band_power, ltas_psd=ltas_psd,
+                             typical_db=typical_db)
         with self.analyzer_lock:
             if epoch != self.epoch:
                 return
@@ -516,8 +538,16 @@ class _Worker:
             self.analyzer_cpu_s += time.thread_time() - t0
         if len(cascade) > _MAX_EQS or not all(isinstance(p, EQParams) for p in cascade):
             raise ParameterError(f"the analyzer must return a tuple of at most {_MAX_EQS} EQParams, got {cascade!r}")
+        plan = None
+        if target.intensity > 0.0 and getattr(target.word, "dynamic", False):
+            t0 = time.thread_time()
+            plan = self.analyzer.dynamic_from_power(
+                *((self.ltas.freqs_hz, analysis.ltas_psd) if analysis.ltas_psd is not None else
+                  (self.spectrum.freqs_hz, analysis.psd)), target.word, cascade, typical_db=analysis.typical_db)
+            self.analyzer_cpu_s += time.thread_time() - t0
         if not cascade:
-            published = _Published(epoch=analysis.epoch, target=None, gain_db=0.0, cascade=(), response_db=None)
+            published = _Published(epoch=analysis.epoch, target=None, gain_db=0.0, cascade=(), response_db=None,
+                                   dynamic=plan)
         else:
             physical = np.stack([p.to_vector() for p in cascade])  # (n_eq, 13)
             response_db = sos_response_db(design_sos_batch(physical, self.sample_rate), self.loudness.freqs_hz,
@@ -529,7 +559,7 @@ class _Worker:
                 band_power = analysis.band_power if analysis.band_power is not None else self.loudness.pink()
                 gain_db = makeup_gain_db(band_power, response_db)
             published = _Published(epoch=analysis.epoch, target=perceptual, gain_db=gain_db,
-                                   cascade=cascade, response_db=response_db)
+                                   cascade=cascade, response_db=response_db, dynamic=plan)
         if previous is not None and previous.epoch == published.epoch and _close(previous, published):
             return None
         return published
@@ -540,7 +570,10 @@ class _Worker:
 
 
 def _close(a: _Published, b: _Published) -> bool:
-    """Two targets the listener cannot tell apart: both bypass, or responses and gains within _PUBLISH_DB."""
+    """Two targets the listener cannot tell apart: both bypass, or responses and gains within _PUBLISH_DB,
+    and dynamic plans alike (the same regions; caps and references within _PUBLISH_DB)."""
+    if (a.dynamic is None) != (b.dynamic is None) or (a.dynamic is not None and not a.dynamic.close_to(b.dynamic, _PUBLISH_DB)):
+        return False
     if a.target is None or b.target is None:
         return a.target is None and b.target is None
     return (a.target.shape == b.target.shape and abs(a.gain_db - b.gain_db) <= _PUBLISH_DB
@@ -575,6 +608,10 @@ class StreamingAdaptiveEQ:
         Automatic gain compensation: each analysis also estimates the EQ's loudness change on
         the window's spectrum (K-weighted, as BS.1770) and the output gain glides to undo it,
         folded into the first filter section (no extra work per sample, no latency).
+    dynamic : bool
+        Add the dynamic part (:mod:`semeq.dynamic`) to every target set by word; a target given
+        as an :class:`~semeq.request.EQRequest` brings its own ``dynamic`` (either one turns it on).
+        Needs an analyzer with ``dynamic_from_power`` (``SemanticEQ``).
 
     Notes
     -----
@@ -605,6 +642,7 @@ class StreamingAdaptiveEQ:
         analyzer: PowerAnalyzer | SemanticAnalyzer | None = None,
         *,
         auto_gain: bool = True,
+        dynamic: bool = False,
     ):
         self.sample_rate = _check_sample_rate(sample_rate)
         self.channels = _check_int("channels", channels, 1, 64)
@@ -620,6 +658,7 @@ class StreamingAdaptiveEQ:
         self.smoothing_ms = float(smoothing_ms)
         self.crossfade_ms = float(crossfade_ms)
         self.auto_gain = bool(auto_gain)
+        self.dynamic = bool(dynamic)
         if analyzer is None:
             try:
                 from .adaptive import SemanticEQ  # the weights load only when needed
@@ -651,6 +690,7 @@ class StreamingAdaptiveEQ:
         self._n_frames = 0
         self._n_designs = 0
         self._n_nonfinite = 0
+        self._dyn = None  # semeq.dynamic.DynamicEQ, made when the first dynamic plan arrives
         self._init_state()
 
     def _init_state(self) -> None:
@@ -669,6 +709,9 @@ class StreamingAdaptiveEQ:
         self._since_control = 0
         self._settle_left = -1  # >= 0: counting down to bypass
         self._eq.reset()
+        if self._dyn is not None:  # a new stream: no dynamic part until its first analysis
+            self._dyn.set_plan(None)
+            self._dyn.reset()
 
     # -- control -----------------------------------------------------------------------------
     def set_target(self, word, intensity: float | None = None, blend: str | None = None, alpha: float = 0.0) -> None:
@@ -696,8 +739,23 @@ class StreamingAdaptiveEQ:
                 blend=blend, alpha=alpha)
             if request.intensity is None:
                 raise ParameterError("streaming takes a fixed intensity, not auto-intensity")
+            if self.dynamic and not request.dynamic:
+                request = request.replace(dynamic=True)
+            if request.dynamic:
+                if request.lookahead_ms > 0.0:
+                    raise ParameterError("the look-ahead is for files (apply): a stream has no latency to spend")
+                if worker.mode != "power" or not callable(getattr(worker.analyzer, "dynamic_from_power", None)):
+                    raise ParameterError("the dynamic part needs an analyzer that designs from the power spectrum "
+                                         "with dynamic_from_power (semeq's SemanticEQ)")
+                if worker.frame_balance is None:
+                    from .dynamic import FrameBalance
+
+                    worker.frame_balance = FrameBalance(self.sample_rate, self.channels)
             word, intensity, blend, alpha = request, request.intensity, None, 0.0
         else:
+            if self.dynamic:
+                raise ParameterError("the dynamic part needs an analyzer that designs from the power spectrum "
+                                     "with dynamic_from_power (semeq's SemanticEQ)")
             if not isinstance(word, str) or not word.strip():
                 raise ParameterError(f"target must be a non-empty word, got {word!r}")
             intensity = _check_unit("intensity", 1.0 if intensity is None else intensity)
@@ -716,7 +774,9 @@ class StreamingAdaptiveEQ:
                 if intensity == 0.0:  # design() does not ask the analyzer then: ask it once about the words
                     worker.analyzer.design_from_power(worker.spectrum.freqs_hz, psd, word, 1.0, blend=blend, alpha=alpha)
                 published = worker.design(_Analysis(epoch=worker.epoch, pos=-1, z_audio=None, psd=psd, band_power=None if
-                                                    probe is None else probe.band_power), target, previous=None)
+                                                    probe is None else probe.band_power,
+                                                    typical_db=None if probe is None else probe.typical_db),
+                                          target, previous=None)
                 worker.target = target
                 if probe is not None:
                     worker.published = published
@@ -752,6 +812,25 @@ class StreamingAdaptiveEQ:
     def current_gain_db(self) -> float:
         """The make-up gain the glide has reached (0 without ``auto_gain`` and while bypassed)."""
         return float(self._smoothed_gain) if self._active else 0.0
+
+    @property
+    def dynamic_gains_db(self) -> dict[str, float]:
+        """The dynamic part's gain per region now (empty without a dynamic target)."""
+        if self._dyn is None:
+            return {}
+        from .dynamic import REGIONS
+
+        return {r.name: float(g) for r, g in zip(REGIONS, self._dyn.gains_db)}
+
+    @property
+    def dynamic_range_db(self) -> dict[str, tuple[float, float]]:
+        """The range (min, max, dB) each region's dynamic gain has covered since the start or reset."""
+        if self._dyn is None:
+            return {}
+        from .dynamic import REGIONS
+
+        return {r.name: (float(lo), float(hi)) for r, lo, hi in zip(REGIONS, self._dyn._min, self._dyn._max)
+                if lo < 0.0 or hi > 0.0 or self._dyn._sign[REGIONS.index(r)] != 0}
 
     @property
     def analysis_mode(self) -> str:
@@ -837,6 +916,7 @@ class StreamingAdaptiveEQ:
         if x.dtype.kind != "f":
             raise ParameterError(f"frame must hold float32 or float64 samples, got dtype {x.dtype}")
         n = x.shape[1]
+        dtype = x.dtype
         self._n_frames += 1
         if n == 0:
             return x.copy()
@@ -847,15 +927,23 @@ class StreamingAdaptiveEQ:
                 x = np.where(finite, x, 0.0).astype(x.dtype)
 
         w = self._worker
+        self._frame_start = w.n_written
         w.write(x)
         published = w.published
         if published is not self._seen and published is not None and published.epoch == w.epoch:
             self._seen = published
             self._accept(published)
 
+        if self._dyn is not None and not self._dyn.idle:  # the dynamic part reads and moves the input
+            x = self._dyn.process(x)
+            if not math.isfinite(float(np.sum(x))):
+                x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+                self._dyn.reset()
+        elif self._dyn is not None:
+            self._dyn.advance(n)  # keep the control grid on the stream's absolute position
         filtered = self._active
         if not filtered:
-            out = x.copy()
+            out = x.copy() if x is frame else x
         elif n <= _CONTROL_MAX:
             out = self._run(x, n)
         else:
@@ -869,8 +957,8 @@ class StreamingAdaptiveEQ:
             if not math.isfinite(float(np.sum(out))):  # finite but huge input overflowed the filter
                 out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
                 self._eq.reset()
-            if x.dtype != np.float64:
-                out = out.astype(x.dtype)
+        if out.dtype != dtype:
+            out = out.astype(dtype)
         # Last, so the woken worker competes for the GIL after this frame's work, not during it.
         self._since_request += n
         if self._since_request >= self._update_len and w.n_written >= self._min_analysis_len and w.post():
@@ -886,7 +974,14 @@ class StreamingAdaptiveEQ:
         self._eq.grow(n_eq)
 
     def _accept(self, published: _Published) -> None:
-        """A new target from the worker: start (or redirect) the glide."""
+        """A new target from the worker: start (or redirect) the glide, and hand on the dynamic plan."""
+        if published.dynamic is not None or self._dyn is not None:
+            if self._dyn is None:
+                from .dynamic import DynamicEQ
+
+                self._dyn = DynamicEQ(None, self.sample_rate, self.channels, trace_step_s=None)
+                self._dyn.advance(self._frame_start)  # onto the stream's absolute control grid
+            self._dyn.set_plan(published.dynamic)
         if published.target is None:  # bypass: gains to 0 dB, frequencies and Q stay
             if not self._active or self._bypassing:
                 return

@@ -47,6 +47,11 @@ def add_request_options(p: argparse.ArgumentParser, *, target_required: bool = T
                         "latent: the seed's rule in the EQ model's latent space (for comparison)")
     p.add_argument("--static", action="store_true", help="same as --mode static")
     p.add_argument("--reference", metavar="TRACK", help="with --mode match: match this recording's balance instead of a word's")
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic EQ on top: more change in the word's direction while a region moves away from it "
+                        "(highs flaring for 'warm'), at most twice the word's own EQ in all")
+    p.add_argument("--lookahead-ms", type=float, default=0.0, metavar="MS",
+                   help="with --dynamic: let the detector look ahead this far (0-50 ms; default 0, zero latency)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     add_subtype_option(p)
     p.add_argument("--no-loudness-match", action="store_true", help="keep the EQ's level change (lowered only as far as the -1 dBTP ceiling needs)")
@@ -76,9 +81,13 @@ def build_request(engine, args: argparse.Namespace):
     if args.reference and (args.static or args.mode not in (None, "match")):
         raise ParameterError("--reference TRACK goes with --mode match")
     reference = getattr(args, "reference", None)
+    lookahead_ms = getattr(args, "lookahead_ms", 0.0) or 0.0
+    if lookahead_ms and not getattr(args, "dynamic", False):
+        raise ParameterError("--lookahead-ms goes with --dynamic")
     request = engine.request(args.target, intensity, mode=args.mode, static=args.static, blend=args.blend,
                              alpha=args.alpha, reference=reference,
-                             loudness_match=not getattr(args, "no_loudness_match", False))
+                             loudness_match=not getattr(args, "no_loudness_match", False),
+                             dynamic=bool(getattr(args, "dynamic", False)), lookahead_ms=lookahead_ms)
     if reference:
         engine.reference_balance(request.reference)  # a bad reference fails before any work
     return request
@@ -111,8 +120,10 @@ def _plot(input_path: str, output: str, plot: str, request, result, *, force: bo
         excerpt, sample_rate, _ = read_analysis_excerpt(path)  # bounded, as the analysis reads
         spectra[label] = np.interp(np.log(CURVE_FREQS_HZ), np.log(GRID_FREQS_HZ), long_term_spectrum_db(excerpt, sample_rate))
     label = f"{request.mode} '{request.label}'"
-    plot_curves(plot, CURVE_FREQS_HZ, {f"net EQ, {label}, intensity {result.eq.intensity:.2f}": result.eq.curve_db},
-                title=f"semeq apply: {Path(input_path).name}", force=force, spectra=spectra)
+    what = "static EQ" if result.dynamic_trace is not None else "net EQ"
+    plot_curves(plot, CURVE_FREQS_HZ, {f"{what}, {label}, intensity {result.eq.intensity:.2f}": result.eq.curve_db},
+                title=f"semeq apply: {Path(input_path).name}", force=force, spectra=spectra,
+                dynamic_trace=result.dynamic_trace, dynamic_plan=result.eq.dynamic)
 
 
 def _check_single_outputs(source: Path, output: Path, plot: str | None, force: bool, subtype: str | None) -> None:
@@ -141,6 +152,16 @@ def print_facts(facts: dict) -> None:
         params = EQParams(**{k: v for k, v in fit.items() if not k.endswith("error_db")})
         print(f"  net EQ as one 5-band setting (fit error {fit['rms_error_db']:.2f} dB RMS, {fit['max_error_db']:.2f} dB max):")
         print(params.describe())
+    dyn = eq.get("dynamic")
+    if dyn:
+        ranges = facts.get("dynamic_trace", {}).get("range_db", {})
+        print(f"  dynamic part (attack {dyn['settings']['attack_ms']:g} ms, release {dyn['settings']['release_ms']:g} ms"
+              + (f", look-ahead {dyn['settings']['lookahead_ms']:g} ms" if dyn["settings"]["lookahead_ms"] else "")
+              + "): gain range per region (cap = twice the word's own EQ less the static change)")
+        for r in dyn["regions"]:
+            lo, hi = ranges.get(r["region"], (0.0, 0.0))
+            print(f"    {r['region']:9s} {lo:+6.2f} .. {hi:+6.2f} dB  (static {r['static_db']:+.2f} dB, "
+                  f"cap {r['cap_db']:.2f} dB {'cut' if r['sign'] < 0 else 'boost'})")
     b, a = facts["before"], facts["after"]
     print("           RMS dBFS  peak dBFS  crest dB  LUFS")
     print(f"  before   {_fmt(b['rms_dbfs'])}    {_fmt(b['peak_dbfs'])}    {_fmt(b['crest_factor_db'])}  {_fmt(b['loudness_lufs'])}")

@@ -51,15 +51,23 @@ def params_from_args(low_shelf: str | None, peaks: list[str] | None, high_shelf:
 
 
 def plot_curves(path: str | Path, freqs_hz: np.ndarray, curves: dict[str, np.ndarray], *, title: str,
-                ylabel: str = "gain (dB)", force: bool = False, spectra: dict[str, np.ndarray] | None = None) -> Path:
-    """Draw response curves on a log-frequency axis to a PNG, written atomically."""
+                ylabel: str = "gain (dB)", force: bool = False, spectra: dict[str, np.ndarray] | None = None,
+                dynamic_trace=None, dynamic_plan=None) -> Path:
+    """Draw response curves on a log-frequency axis to a PNG, written atomically; with
+    ``dynamic_trace`` a second panel shows the dynamic gain over time per region."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = check_output_path(path, force=force)
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    if dynamic_trace is not None:
+        fig, (ax, ax_dyn) = plt.subplots(2, 1, figsize=(8, 7.5), dpi=110, gridspec_kw={"height_ratios": [3, 2]})
+        from ..plots import draw_dynamic_trace
+
+        draw_dynamic_trace(ax_dyn, dynamic_trace, dynamic_plan)
+    else:
+        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for label, curve in curves.items():
         ax.semilogx(freqs_hz, curve, label=label, linewidth=2)
     ax.axhline(0.0, color="0.5", linewidth=0.8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--smoothing-ms", type=float, default=200.0, metavar="MS", help="glide time constant (default 200)")
     p.add_argument("--no-auto-gain", action="store_true",
                    help="keep the EQ's loudness change (default: a smoothed make-up gain holds the input's loudness)")
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic EQ on top: more change in the word's direction while a region moves away from it")
     p.add_argument("--live", action="store_true", help="process the sound card's input to its output")
     p.add_argument("--device", help="sound card device (name or index; live mode)")
     p.add_argument("--duration", type=float, metavar="S", help="stop live mode after S seconds (default: Ctrl-C)")
@@ -64,6 +66,8 @@ class StreamReport:
     output_gain_db: float
     """The final gain the file got so its true peak stays under the ceiling (0 or negative)."""
     true_peak_ceiling_dbtp: float
+    dynamic_range_db: dict = field(default_factory=dict)
+    """Range (min, max, dB) of the dynamic gain per region (``--dynamic``); empty otherwise."""
 
 
 def stream_file(
@@ -112,6 +116,7 @@ def stream_file(
                 bar.close()
         stats = engine.stats
         latency = engine.latency_samples
+        dynamic_range = engine.dynamic_range_db
     peak_dbtp = true_peak_dbfs(out, sample_rate)
     output_gain_db = min(0.0, true_peak_ceiling_dbtp - peak_dbtp) if np.isfinite(peak_dbtp) else 0.0
     if output_gain_db < 0.0:
@@ -128,7 +133,7 @@ def stream_file(
         analysis_cpu_s=stats.analysis_cpu_s, n_analyses=stats.n_analyses, latency_samples=latency,
         realtime_factor=duration_s / busy_s if busy_s > 0 else float("inf"), analysis_mode=stats.analysis_mode,
         loudness_change_lu=float(change), output_gain_db=float(output_gain_db),
-        true_peak_ceiling_dbtp=float(true_peak_ceiling_dbtp),
+        true_peak_ceiling_dbtp=float(true_peak_ceiling_dbtp), dynamic_range_db=dynamic_range,
     )
 
 
@@ -186,6 +191,11 @@ def run(args: argparse.Namespace) -> int:
     if np.isfinite(report.loudness_change_lu):
         print(f"loudness: output {report.loudness_change_lu:+.2f} LU vs the input"
               + ("" if args.no_auto_gain else " (automatic gain compensation on)"))
+    if report.dynamic_range_db:
+        print("dynamic part: gain range per region " + ", ".join(
+            f"{name} {lo:+.2f} .. {hi:+.2f} dB" for name, (lo, hi) in report.dynamic_range_db.items()))
+    elif getattr(args, "dynamic", False):
+        print("dynamic part: the word moves no region by 1 dB or more here: nothing dynamic to do")
     if report.output_gain_db < 0.0:
         print(f"true peak: the whole output lowered by {-report.output_gain_db:.2f} dB to the "
               f"{report.true_peak_ceiling_dbtp:g} dBTP ceiling")
@@ -265,7 +275,8 @@ def _request(args: argparse.Namespace):
     intensity = args.intensity
     if intensity is None and engine.understand(args.target).intensity is None:
         intensity = 0.5
-    return engine, engine.request(args.target, intensity, blend=args.blend, alpha=alpha)
+    return engine, engine.request(args.target, intensity, blend=args.blend, alpha=alpha,
+                                  dynamic=bool(getattr(args, "dynamic", False)))
 
 
 def _alpha(args: argparse.Namespace) -> float:
