@@ -31,12 +31,12 @@ import numpy as np
 
 from semeq import load_audio, save_audio
 from semeq.adaptive import MODES, SemanticEQ
-from semeq.analysis import GRID_FREQS_HZ, long_term_spectrum_db
+from semeq.analysis import NORM_MASK, long_term_spectrum_db
 from semeq.data.paths import data_dir
 
 WORDS = ("warm", "bright")
 TILT_DB_PER_OCTAVE = 3.0
-_BAND = (GRID_FREQS_HZ >= 100.0) & (GRID_FREQS_HZ <= 10000.0)
+_BAND = NORM_MASK
 
 
 def tilt(audio: np.ndarray, sample_rate: float, db_per_octave: float) -> np.ndarray:

@@ -104,12 +104,12 @@ BREAKDOWN = textwrap.dedent("""
     def rss():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from semeq.adaptive import SemanticEQ
-    from semeq.pipeline import apply_file, decide_eq, read_analysis_excerpt
+    from semeq.pipeline import apply_file, read_analysis_excerpt
     engine = SemanticEQ()
     stages = [("models loaded", rss())]
     excerpt, rate, _ = read_analysis_excerpt(sys.argv[1])
     stages.append(("analysis excerpt read", rss()))
-    decide_eq(engine, excerpt, rate, "warm", 0.5)
+    engine.decide(engine.request("warm", 0.5), excerpt, rate)
     stages.append(("EQ decided (encoder, fit)", rss()))
     del excerpt
     apply_file(sys.argv[1], sys.argv[2], "warm", 0.5, engine=engine, force=True, progress=False)

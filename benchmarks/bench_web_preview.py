@@ -5,8 +5,9 @@ Run: python benchmarks/bench_web_preview.py [--region-s 30] [--moves 8]
 A 40 s stereo 44.1 kHz file is built in memory from two development clips (music-dev d01 and
 d07; nothing is written to disk) and uploaded to the app in process. Then the intensity is
 moved ``--moves`` times (0.30, 0.35, ...) and each move asks for the preview of a ``--region-s``
-loop, as the page does: design (cached analysis), filtering, loudness match, WAV encoding, the
-HTTP round trip in process. Baseline, in the same run: ``SemanticEQ.apply`` (what ``semeq apply``
+loop, as the page does: design (the upload's cached measurement, the 5-band fit warm-started),
+the region read from the file, filtering, loudness match with the true-peak ceiling (the
+library's array path, as ``SemanticEQ.apply``), WAV encoding, the HTTP round trip in process. Baseline, in the same run: ``SemanticEQ.apply`` (what ``semeq apply``
 runs) on the same region with the same settings. Prints the median and the worst preview time,
 their ratio to the baseline, and the process's peak memory.
 """
@@ -53,7 +54,7 @@ def main() -> int:
     region = (5.0, 5.0 + args.region_s)
     with TestClient(app) as client:
         u = client.post("/api/uploads", files={"file": ("bench.flac", buf.getvalue())}).json()
-        loaded = app.state.semeq.store.get(u["upload"]).loaded
+        decoded = sf.read(io.BytesIO(buf.getvalue()), always_2d=True)[0].T  # what the server decodes
         times, base = [], []
         for i in range(args.moves):
             intensity = round(0.30 + 0.05 * i, 2)
@@ -62,7 +63,7 @@ def main() -> int:
                             json={"target": "warm", "intensity": intensity, "start_s": region[0], "end_s": region[1]})
             times.append(time.perf_counter() - t0)
             assert r.status_code == 200, r.text
-            seg = loaded.audio[:, int(region[0] * sr) : int(region[1] * sr)]
+            seg = decoded[:, int(region[0] * sr) : int(region[1] * sr)]
             t0 = time.perf_counter()
             engine.seq.apply(seg, sr, "warm", intensity)
             base.append(time.perf_counter() - t0)

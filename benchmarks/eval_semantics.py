@@ -1,8 +1,9 @@
 """Does a word ever move a recording against itself? Measured from the output audio.
 
 On the 12 development clips x the well-supported words x intensities 0.3, 0.7 and 1.0, for
-``mode="toward"`` (the default) and ``mode="match"`` (the seed's rule), every figure is read
-from the rendered audio, never from the designed curves:
+``mode="toward"`` (the default), ``mode="match"`` (the balance moved to the word's point) and
+``mode="latent"`` (the seed's own rule: the audio encoder's latent moved toward the word's), every
+figure is read from the rendered audio, never from the designed curves:
 
 * ``delta(f)``: the output's level-normalised long-term spectrum minus the input's, over the band
   the clip holds (:mod:`semeq.reference`);
@@ -17,7 +18,7 @@ from the rendered audio, never from the designed curves:
   the brightest third: the projection of delta on ``w``, ratio of the means;
 * **monotone**: the projection grows from 0.3 to 0.7 to 1.0 (share of clip x word cases).
 
-Usage: ``PYTHONPATH=src python benchmarks/eval_semantics.py [--words warm,bright] [--modes toward,match]``
+Usage: ``PYTHONPATH=src python benchmarks/eval_semantics.py [--words warm,bright] [--modes toward,match,latent]``
 """
 
 from __future__ import annotations
@@ -33,13 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from semeq import apply_eq  # noqa: E402
 from semeq.adaptive import PROFILE_MIN_CONFIDENCE, SemanticEQ  # noqa: E402
-from semeq.analysis import GRID_FREQS_HZ, NORM_BAND_HZ, long_term_spectrum_db  # noqa: E402
+from semeq.analysis import NORM_MASK as NORM, long_term_spectrum_db  # noqa: E402
 from semeq.data.paths import data_dir  # noqa: E402
 from semeq.io import load_audio  # noqa: E402
 from semeq.params import EQParams  # noqa: E402
 
 INTENSITIES = (0.3, 0.7, 1.0)
-NORM = (GRID_FREQS_HZ >= NORM_BAND_HZ[0]) & (GRID_FREQS_HZ <= NORM_BAND_HZ[1])
 
 
 def level_free(curve: np.ndarray, band: np.ndarray) -> np.ndarray:
@@ -67,7 +67,7 @@ def evaluate(seq: SemanticEQ, clips: dict, words: list[str], mode: str) -> dict:
             w_unit = w / max(np.sqrt(np.sum(w**2)), 1e-12)
             proj = []
             for intensity in INTENSITIES:
-                eq = seq.design_from_measurement(m, sr, word, intensity, mode=mode)
+                eq = seq.design(m, sr, seq.request(word, intensity, mode=mode), audio=(x, sr))
                 out = apply_eq(x, sr, list(eq.cascade)) if eq.cascade else x
                 if eq.cascade and eq.fit is not None:
                     fit_errors.append(eq.fit.rms_error_db)
@@ -90,7 +90,7 @@ def evaluate(seq: SemanticEQ, clips: dict, words: list[str], mode: str) -> dict:
                 if k:
                     xk = apply_eq(xk, sr, own)
                 mk = seq.measure(xk, sr)
-                eq = seq.design_from_measurement(mk, sr, word, 0.7, mode=mode)
+                eq = seq.design(mk, sr, seq.request(word, 0.7, mode=mode), audio=(xk, sr))
                 out = apply_eq(xk, sr, list(eq.cascade)) if eq.cascade else xk
                 steps.append(rms(delta_db(xk, out, sr, band), band))
             restraint_ok.append(all(b < a or a < 1e-3 for a, b in zip(steps, steps[1:])))
@@ -108,7 +108,7 @@ def centroid_hz(x: np.ndarray, sr: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--words", help="comma-separated words (default: the well-supported ones)")
-    parser.add_argument("--modes", default="toward,match")
+    parser.add_argument("--modes", default="toward,match,latent")
     parser.add_argument("--clips", type=int, default=12, help="how many development clips (default all 12)")
     args = parser.parse_args()
     seq = SemanticEQ()

@@ -1,11 +1,10 @@
 """Draw docs/corpus_corridor.png: the corpus's long-term balance corridor with the dev clips on it.
 
-For every track of one split (default: train) the level-normalised long-term spectrum
-(``semeq.analysis.long_term_spectrum_db``'s analysis, 60 points on ``GRID_FREQS_HZ``, its Welch
-power averaged over six evenly spaced 10 s excerpts: ``semeq.corpus.stats.excerpt_spectrum_db``);
-points above a lossy file's cutoff are NaN (``semeq.corpus.stats.mask_band_edge``: the first grid
-point above 12 kHz more than 30 dB below the track's 8-12 kHz level, and everything above it;
-and any point whose third-octave band reaches past the file's Nyquist frequency).
+For every track of one split (default: train) the long-term spectrum measured as the shipped
+music reference measures it (``semeq.reference.measure_psd``: 60 points on ``GRID_FREQS_HZ``, its
+Welch power averaged over six evenly spaced 10 s excerpts, ``semeq.corpus.stats.excerpt_spectrum_db``;
+NaN above the content's cut-off found by ``semeq.reference.content_cutoff_hz``, level-normalised
+over the held band).
 Per band the 10/25/50/75/90 % percentiles over the tracks that hold the band; the twelve
 development clips (``$SEMEQ_DATA/music-dev``) drawn on top, masked the same way.
 
@@ -25,9 +24,10 @@ import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
-    from semeq.analysis import GRID_FREQS_HZ, long_term_spectrum_db
+    from semeq.analysis import GRID_FREQS_HZ
     from semeq.corpus import default_cache_dir, load_manifest
-    from semeq.corpus.stats import mask_band_edge, percentile_corridor, track_spectra
+    from semeq.corpus.stats import percentile_corridor, track_spectra
+    from semeq.reference import measure
     from semeq.data.paths import data_dir
     from semeq.io import atomic_output, load_audio
 
@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     tracks = load_manifest(args.manifest)
     chosen = tracks if args.split == "all" else [t for t in tracks if t.split == args.split]
     cache = Path(args.cache) if args.cache else default_cache_dir()
-    raw = track_spectra(chosen, cache)
-    spectra = mask_band_edge(raw, sample_rate=np.array([t.sample_rate for t in chosen]))
+    spectra = track_spectra(chosen, cache)  # NaN above each track's cut-off (the reference's rule)
     held = np.isfinite(spectra).sum(axis=0)
     pcts = (10, 25, 50, 75, 90)
     corridor = percentile_corridor(spectra, pcts)
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = []
     for path in sorted(dev_dir.glob("*.flac")):
         audio, rate, _ = load_audio(path)
-        dev.append((path.stem, mask_band_edge(long_term_spectrum_db(audio, rate), sample_rate=rate)))
+        dev.append((path.stem, measure(audio, rate).spectrum_db))
     inside = []
     for name, s in dev:
         ok = np.isfinite(s) & np.isfinite(corridor[0])

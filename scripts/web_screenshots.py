@@ -23,6 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def wait_js(page, expression: str, timeout_s: float = 60.0) -> None:
+    """Poll a JS expression until truthy (wait_for_function evals a string, which the page's CSP refuses)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(expression)
+        time.sleep(0.05)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chromium", default="/usr/bin/chromium")
@@ -45,17 +54,18 @@ def main() -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium,
                                         args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True, device_scale_factor=1)
+            # Under the page's own Content-Security-Policy, as a user's browser shows it.
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("body[data-ready='1']", timeout=60_000)
             page.set_input_files("#file", str(clip))
-            page.wait_for_function("document.getElementById('preview-info').dataset.ms", timeout=60_000)
+            wait_js(page, "document.getElementById('preview-info').dataset.ms")
             page.fill("#start", "2")
             page.fill("#end", "17")
             page.dispatch_event("#end", "change")
             page.fill("#intensity", "0.7")
-            page.wait_for_function("document.getElementById('eq-hint').textContent.includes('intensity 0.70')")
-            page.wait_for_function("document.querySelectorAll('#bands tbody tr').length === 5")
+            wait_js(page, "document.getElementById('eq-hint').textContent.includes('intensity 0.70')")
+            wait_js(page, "document.querySelectorAll('#bands tbody tr').length === 5")
             page.wait_for_selector("#dl-audio:not(.disabled)", timeout=60_000)
             print("preview measured by the page:", page.inner_text("#preview-info"))
             page.click("#play")

@@ -361,8 +361,12 @@ def test_models_from_a_folder_and_a_mismatched_pair_is_refused(tmp_path, song, c
     meta = json.loads((tmp_path / "audio_encoder.json").read_text())
     meta["eq_model_sha256"] = "0" * 64
     (tmp_path / "audio_encoder.json").write_text(json.dumps(meta))
+    seq = SemanticEQ.from_dir(tmp_path)  # the encoder loads only when mode "latent" needs it
     with pytest.raises(DataError, match="another EQ model"):
-        SemanticEQ.from_dir(tmp_path)
+        seq.audio_encoder
+    code, _, err = _run(capsys, "apply", song, "--target", "warm", "--mode", "latent", "--models", tmp_path,
+                        "-o", tmp_path / "o2.wav")
+    assert code == 2 and "another EQ model" in err and not (tmp_path / "o2.wav").exists()
 
 
 def test_a_damaged_encoder_checkpoint_is_a_clear_error(tmp_path):

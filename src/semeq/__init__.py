@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # the lazily loaded names below, for type checkers
     from .audio_encoder import AudioEncoder
     from .dsp import StreamingEQ, apply_eq
     from .eq_model import EQModel
+    from .phrases import Interpretation
+    from .request import EQRequest
     from .io import AudioInfo, load_audio, save_audio
     from .streaming import StreamingAdaptiveEQ
 
@@ -26,6 +28,8 @@ more to import than the rest of ``import semeq``)."""
 
 __all__ = [
     "SemanticEQ",
+    "EQRequest",
+    "Interpretation",
     "EQParams",
     "PARAMETERS",
     "eq_response",
@@ -50,6 +54,8 @@ __all__ = [
 # so ``import semeq`` stays light (numpy only).
 _LAZY = {
     "SemanticEQ": ".adaptive",
+    "EQRequest": ".request",
+    "Interpretation": ".phrases",
     "EQModel": ".eq_model",
     "AudioEncoder": ".audio_encoder",
     "StreamingAdaptiveEQ": ".streaming",

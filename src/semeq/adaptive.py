@@ -77,12 +77,15 @@ AUTO_INTENSITY_MAX_CHANGE_DB = 6.0
 """M in match mode's auto-intensity rule: the RMS change (dB) the suggestion saturates at."""
 CURVE_FREQS_HZ: np.ndarray = np.geomspace(20.0, 20000.0, 256)
 """Grid on which curves are reported and plotted (256 log-spaced points, 20 Hz-20 kHz)."""
-_BAND = (CURVE_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (CURVE_FREQS_HZ <= PROFILE_BAND_HZ[1])
 _FIT_EDGE = 0.45  # fit points stay below 0.45 x sample rate (the biquad design clamps there too)
 FIT_BOUND_DB = 0.5
 """The designed change is realised within this RMS error over the held band where a 5-band EQ can."""
 _STREAM_REDESIGN_DB = 0.1  # streaming: a designed change that moved less than this anywhere keeps its EQ
 _STREAM_START_TOLERANCE_DB = 0.5  # streaming: a warm-started fit within this RMS error is kept (the fit bound)
+
+
+SILENT_MESSAGE = ("the audio is silent or too short: no usable energy between 100 Hz and 10 kHz (silence, DC, "
+                  "a lone click, or under about 0.1 s of sound): nothing to analyse or equalise")
 
 
 def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
@@ -94,13 +97,15 @@ def _require_energy(audio: np.ndarray, sample_rate: float) -> None:
 
     step = int(frontend.WINDOW_S * sample_rate)
     if not any(has_usable_energy(audio[:, i : i + step], sample_rate) for i in range(0, audio.shape[1], step)):
-        raise ParameterError("the audio is silent or too short: no usable energy between 100 Hz and 10 kHz "
-                             "(silence, DC, a lone click, or under about 0.1 s of sound): nothing to analyse or equalise")
+        raise ParameterError(SILENT_MESSAGE)
 
 
-def band_rms_db(curve_db: np.ndarray) -> float:
-    """RMS of a curve on :data:`CURVE_FREQS_HZ` over :data:`PROFILE_BAND_HZ`, in dB."""
-    return float(np.sqrt(np.mean(np.asarray(curve_db)[..., _BAND] ** 2)))
+def band_rms_db(curve_db: np.ndarray, freqs_hz: np.ndarray = CURVE_FREQS_HZ) -> float:
+    """RMS of a curve over :data:`PROFILE_BAND_HZ` (100 Hz-10 kHz), in dB: the size of a change.
+
+    ``freqs_hz``: the curve's grid (:data:`CURVE_FREQS_HZ` by default, or the analysis grid).
+    """
+    return float(np.sqrt(np.mean(np.asarray(curve_db)[..., frontend.in_band(freqs_hz)] ** 2)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,6 +284,7 @@ class SemanticEQ:
         self.eq_model = eq_model
         self.reference = reference
         self._audio_encoder = audio_encoder
+        self._audio_encoder_dir: Path | None = None  # from_dir's encoder folder, loaded on first use
         self._word_curves: dict[str, np.ndarray] | None = None
         self._target_curves: dict[tuple, np.ndarray] = {}  # word_curve_db's cache
         self._understood: dict[str, "Interpretation"] = {}  # understand()'s cache
@@ -292,7 +298,7 @@ class SemanticEQ:
         if self._audio_encoder is None:
             from .audio_encoder import AudioEncoder
 
-            encoder = AudioEncoder.load()
+            encoder = AudioEncoder.load(self._audio_encoder_dir)
             _check_pair(self.eq_model, encoder)
             self._audio_encoder = encoder
         return self._audio_encoder
@@ -307,12 +313,15 @@ class SemanticEQ:
 
         path = Path(path)
         reference = MusicReference.load(path / "music_reference.json") if (path / "music_reference.json").is_file() else None
-        encoder = None
+        engine = cls(EQModel.load(path), reference=reference)
         if (path / "audio_encoder.safetensors").is_file():
-            from .audio_encoder import AudioEncoder
+            engine._audio_encoder_dir = path  # loaded on first use, by mode="latent" only
+        return engine
 
-            encoder = AudioEncoder.load(path)
-        return cls(EQModel.load(path), encoder, reference=reference)
+    @classmethod
+    def load(cls, models: str | Path | None = None) -> "SemanticEQ":
+        """The shipped models (``models=None``) or those of a folder (:meth:`from_dir`)."""
+        return cls() if models is None else cls.from_dir(models)
 
     # -- what the user asked for ------------------------------------------------------------------
     def understand(self, text: "str | Interpretation") -> "Interpretation":
@@ -383,16 +392,27 @@ class SemanticEQ:
                          alpha=alpha, reference=ref, loudness_match=loudness_match,
                          true_peak_ceiling_dbtp=true_peak_ceiling_dbtp, notes=tuple(notes))
 
-    def _as_request(self, target, intensity, **kwargs) -> "EQRequest":
-        """The keyword API's request: ``intensity=None`` means auto-intensity there (as it always has)."""
+    def as_request(self, target, intensity: "float | None" = None, **keywords) -> "EQRequest":
+        """The request of the keyword API (``apply``, ``adaptive_eq``, ``apply_file``...).
+
+        There ``intensity=None`` means auto-intensity (as it always has), and ``reference_audio``
+        is ``(audio, sample_rate)`` of a reference recording. A request passes through unchanged;
+        a request together with keywords other than their defaults is refused (one or the other).
+        """
         from .request import EQRequest
 
         if isinstance(target, EQRequest):
+            given = [k for k, v in keywords.items() if not _is_default_keyword(k, v)]
+            if intensity is not None:
+                given.insert(0, "intensity")
+            if given:
+                raise ParameterError(f"pass either a request or a word with its settings, not both "
+                                     f"(got a request and {', '.join(given)})")
             return target
-        reference_audio = kwargs.pop("reference_audio", None)
+        reference_audio = keywords.pop("reference_audio", None)
         if reference_audio is not None:
-            kwargs["reference"] = reference_audio
-        return self.request(target, "auto" if intensity is None else intensity, **kwargs)
+            keywords["reference"] = reference_audio
+        return self.request(target, "auto" if intensity is None else intensity, **keywords)
 
     # -- the latent space (words) ---------------------------------------------------------------
     def encode(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
@@ -489,7 +509,7 @@ class SemanticEQ:
         _require_energy(audio, sample_rate)
         m = measure(audio, sample_rate)
         if m is None:
-            raise ParameterError("the audio is silent or too short: no usable energy between 100 Hz and 10 kHz")
+            raise ParameterError(SILENT_MESSAGE)
         return m
 
     def balance(self, audio: np.ndarray, sample_rate: float) -> "Balance":
@@ -499,7 +519,7 @@ class SemanticEQ:
     def _profile_band(self, balance: "Balance") -> np.ndarray:
         from .analysis import GRID_FREQS_HZ
 
-        return balance.held & (GRID_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (GRID_FREQS_HZ <= PROFILE_BAND_HZ[1])
+        return balance.held & frontend.in_band(GRID_FREQS_HZ)
 
     def profile(self, audio: np.ndarray, sample_rate: float, top_k: int = 10, *,
                 min_confidence: float = PROFILE_MIN_CONFIDENCE) -> Profile:
@@ -606,32 +626,34 @@ class SemanticEQ:
 
         ``target`` may be an :class:`~semeq.request.EQRequest` (then the other keywords are unused).
         """
-        request = self._as_request(target, "auto", blend=blend, alpha=alpha, mode=mode, reference_audio=reference_audio) \
+        request = self.as_request(target, "auto", blend=blend, alpha=alpha, mode=mode, reference_audio=reference_audio) \
             if not _is_request(target) else target.replace(intensity=None, intensity_source="auto")
-        if request.mode not in ("toward", "match", "latent"):
-            raise ParameterError("auto-intensity needs a mode that reads the recording (toward, match or latent), not static")
         balance = self.balance(audio, sample_rate) if balance is None else balance
         return self._suggest(request, balance, None if audio is None else (audio, sample_rate))
 
     def _suggest(self, request: "EQRequest", balance: "Balance", audio) -> IntensitySuggestion:
         from . import semantics
+        from .analysis import GRID_FREQS_HZ
 
         name = request.label
         if request.mode == "toward":
             w = self.word_curve_db(request.target, request.blend, request.alpha)
             u = semantics.need(balance.balance_db, w, balance.held)
             intensity = semantics.intensity_for_need(u)
-            change = _grid_band_rms(self.designed_change_db(balance, request, intensity))
+            change = band_rms_db(self.designed_change_db(balance, request, intensity), GRID_FREQS_HZ)
             text = (f"the recording needs {u:.2f} of '{name}' (0: it already has it, 1: typical music, up to 2: far "
                     f"from it); intensity tanh({u:.2f}) = {intensity:.2f} changes it by {change:.1f} dB RMS")
             return IntensitySuggestion(intensity=intensity, need=u, change_db=change, explanation=text)
-        d = _grid_band_rms(self.designed_change_db(balance, request, 1.0, audio=audio))
+        d = band_rms_db(self.designed_change_db(balance, request, 1.0, audio=audio), GRID_FREQS_HZ)
         intensity = self.intensity_for_distance(d)
+        # match is linear in the intensity; the latent rule is not: measure its change at that intensity
+        change = intensity * d if request.mode == "match" else band_rms_db(
+            self.designed_change_db(balance, request, intensity, audio=audio), GRID_FREQS_HZ)
         what = "the reference" if request.reference is not None else f"'{name}'"
         text = (f"the recording is {d:.1f} dB (RMS, 100 Hz-10 kHz) from {what}; "
                 f"intensity {intensity:.2f} (= g(d)/d, g(d) = {AUTO_INTENSITY_MAX_CHANGE_DB:g} dB (1 - exp(-d / "
-                f"{AUTO_INTENSITY_MAX_CHANGE_DB:g} dB))) changes it by {intensity * d:.1f} dB")
-        return IntensitySuggestion(intensity=intensity, need=d, change_db=intensity * d, explanation=text)
+                f"{AUTO_INTENSITY_MAX_CHANGE_DB:g} dB))) changes it by {change:.1f} dB")
+        return IntensitySuggestion(intensity=intensity, need=d, change_db=change, explanation=text)
 
     def realise(self, designed_db: np.ndarray, balance: "Balance", sample_rate: float, *,
                 start: EQParams | None = None) -> "FitResult":
@@ -727,7 +749,7 @@ class SemanticEQ:
                                 reference_audio: tuple[np.ndarray, float] | None = None, fit: bool = True,
                                 start: EQParams | None = None) -> AdaptiveEQ:
         """:meth:`design` with the keyword API (a request built from the keywords)."""
-        request = self._as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, reference_audio=reference_audio)
+        request = self.as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, reference_audio=reference_audio)
         return self.design(measurement, sample_rate, request, fit=fit, start=start)
 
     def decide(self, request: "EQRequest", audio: np.ndarray | None, sample_rate: float, *,
@@ -772,7 +794,7 @@ class SemanticEQ:
         else:
             if intensity is None:
                 raise ParameterError("streaming takes a fixed intensity, not auto-intensity")
-            request = self._as_request(target, intensity, blend=blend, alpha=alpha, mode=mode)
+            request = self.as_request(target, intensity, blend=blend, alpha=alpha, mode=mode)
         if request.mode == "latent":
             raise ParameterError("mode 'latent' reads the audio with the encoder: it has no streaming form")
         if request.intensity is None:
@@ -816,7 +838,7 @@ class SemanticEQ:
         """
         if not _is_request(target) and intensity is None:
             raise ParameterError("adaptive_eq needs an intensity in [0, 1] (apply() chooses one when given None)")
-        request = self._as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, static=static,
+        request = self.as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, static=static,
                                    reference_audio=reference_audio)
         if request.intensity is None:
             raise ParameterError("adaptive_eq needs an intensity in [0, 1] (apply() chooses one when given None)")
@@ -843,7 +865,7 @@ class SemanticEQ:
         from .loudness import level_stats, output_gain
 
         audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)
-        request = self._as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, static=static,
+        request = self.as_request(target, intensity, mode=mode, blend=blend, alpha=alpha, static=static,
                                    reference_audio=reference_audio, loudness_match=loudness_match,
                                    true_peak_ceiling_dbtp=true_peak_ceiling_dbtp)
         eq, suggestion = self.decide(request, audio, sample_rate)
@@ -861,15 +883,17 @@ class SemanticEQ:
                                 suggestion=suggestion, notes=notes)
 
 
+_KEYWORD_DEFAULTS = {"mode": "toward", "blend": None, "alpha": 0.0, "static": False, "reference_audio": None,
+                     "loudness_match": True, "true_peak_ceiling_dbtp": -1.0}
+
+
+def _is_default_keyword(name: str, value: object) -> bool:
+    default = _KEYWORD_DEFAULTS.get(name, None)
+    return value is default or (isinstance(value, (int, float, str)) and value == default)
+
+
 def _is_request(value: object) -> bool:
     from .request import EQRequest
 
     return isinstance(value, EQRequest)
 
-
-def _grid_band_rms(grid_curve_db: np.ndarray) -> float:
-    """RMS of a curve on the analysis grid over :data:`PROFILE_BAND_HZ`, in dB."""
-    from .analysis import GRID_FREQS_HZ
-
-    band = (GRID_FREQS_HZ >= PROFILE_BAND_HZ[0]) & (GRID_FREQS_HZ <= PROFILE_BAND_HZ[1])
-    return float(np.sqrt(np.mean(np.asarray(grid_curve_db)[band] ** 2)))

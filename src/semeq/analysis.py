@@ -50,6 +50,7 @@ __all__ = [
     "ANALYSIS_SAMPLE_RATE",
     "GRID_FREQS_HZ",
     "NORM_BAND_HZ",
+    "NORM_MASK",
     "FIT_WEIGHTS",
     "MIN_ACTIVE_FRAMES",
     "prepare_audio",
@@ -79,7 +80,9 @@ FIT_WEIGHTS: np.ndarray = np.where((GRID_FREQS_HZ >= 30.0) & (GRID_FREQS_HZ <= 1
 MIN_ACTIVE_FRAMES = 8
 """Active 1024-sample frames (hop 512, ~93 ms in all) needed before a recording has a balance."""
 
-_NORM_MASK = (GRID_FREQS_HZ >= NORM_BAND_HZ[0]) & (GRID_FREQS_HZ <= NORM_BAND_HZ[1])
+NORM_MASK = frontend.in_band(GRID_FREQS_HZ)
+"""The grid points in :data:`NORM_BAND_HZ` (level normalisation, change sizes)."""
+_NORM_MASK = NORM_MASK
 _DEFAULT_REFERENCE_PATH = Path(__file__).resolve().parent / "weights" / "audio_encoder.json"
 
 
@@ -95,16 +98,9 @@ def prepare_audio(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     -------
     audio : ndarray [shape=(channels, samples')], float64 at ``ANALYSIS_SAMPLE_RATE``
     """
-    audio = np.asarray(audio, dtype=np.float64)
-    if audio.ndim != 2 or audio.shape[0] < 1:
-        raise ParameterError(f"audio must be shaped (channels, samples), got shape {audio.shape}")
-    if audio.shape[1] < 1:
-        raise ParameterError("audio is empty (0 samples)")
-    if not np.isfinite(audio.sum()) and not np.all(np.isfinite(audio)):  # a finite sum has finite terms
-        raise ParameterError("audio holds NaN or infinite samples")
-    sample_rate = float(sample_rate)
-    if not np.isfinite(sample_rate) or not 1000.0 <= sample_rate <= 768000.0:
-        raise ParameterError(f"sample_rate must be in [1000, 768000] Hz, got {sample_rate:g}")
+    from .dsp.validation import check_audio, check_sample_rate
+
+    audio, sample_rate = check_audio(audio), check_sample_rate(sample_rate)  # the one check of every entry point
     if sample_rate != ANALYSIS_SAMPLE_RATE:
         import soxr
 

@@ -9,7 +9,7 @@ The engine
 ----------
 :func:`run_batch` runs the files on **Dask distributed** (``pip install "semeq[dask]"``): a
 ``LocalCluster`` of ``workers`` single-threaded processes, or the user's cluster through
-``scheduler="tcp://HOST:PORT"``. Each worker loads the models once (:func:`load_engine` caches
+``scheduler="tcp://HOST:PORT"``. Each worker loads the models once (:func:`worker_engine` caches
 them per process) and holds a few hundred MB whatever the track length (``apply_file`` works in
 constant memory). Paths travel as absolute paths, so every worker must see them at the same
 place: a shared filesystem. Without Dask installed the same driver runs the files one after the
@@ -77,7 +77,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AUDIO_SUFFIXES", "MANIFEST_SUFFIXES", "LEDGER_NAME", "BatchInput", "BatchItem", "BatchSettings",
            "BatchSummary", "Ledger", "auto_name", "audio_info", "dask_available", "find_inputs", "read_manifest",
-           "load_engine", "plan_batch", "process_one", "run_batch", "ledger_line", "read_report"]
+           "worker_engine", "plan_batch", "process_one", "run_batch", "ledger_line", "read_report"]
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3"}
 """Suffixes taken as audio without reading the file (a corrupt one is then reported, not ignored)."""
@@ -109,12 +109,12 @@ def auto_name(input_path: Path, out_dir: Path, request: "EQRequest") -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def load_engine(models: str | None) -> "SemanticEQ":
-    """The engine of this process (the shipped models, or those in the folder ``models``), loaded
-    once: a batch worker loads it for its first file and keeps it."""
+def worker_engine(models: str | None) -> "SemanticEQ":
+    """The engine of this worker process (the shipped models, or those in the folder ``models``),
+    loaded for its first file and kept for the next ones."""
     from .adaptive import SemanticEQ
 
-    return SemanticEQ.from_dir(models) if models else SemanticEQ()
+    return SemanticEQ.load(models)
 
 
 def audio_info(path: str | os.PathLike) -> "AudioInfo | None":
@@ -534,7 +534,7 @@ def process_one(src: str, dst: str, settings: BatchSettings, expect_sha256: str 
         record["status"] = "skipped"
     else:
         try:
-            result = apply_file(src, dst, settings.request, engine=load_engine(settings.models), force=True,
+            result = apply_file(src, dst, settings.request, engine=worker_engine(settings.models), force=True,
                                 subtype=settings.subtype, progress=_StopCheck(stop) if stop else False)
             record.update(status="done", facts=result.to_dict())
         except BatchStopped:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dsp.biquad import DB_PER_NEPER2, band_power_ratios, response_db_batch
+from .dsp.validation import check_sample_rate
 from .errors import ParameterError
 from .params import (
     BANDS,
@@ -123,9 +124,7 @@ def _check_curve(curve_db, freqs_hz, weights, sample_rate):
         raise ParameterError(f"curve_db has {curve_db.shape[-1]} points but freqs_hz has {freqs_hz.size}")
     if not (np.all(np.isfinite(curve_db)) and np.all(np.isfinite(freqs_hz))):
         raise ParameterError("curve_db and freqs_hz must be finite")
-    sample_rate = float(sample_rate)
-    if not np.isfinite(sample_rate) or sample_rate < 1000.0:
-        raise ParameterError(f"sample_rate must be at least 1000 Hz, got {sample_rate:g}")
+    sample_rate = check_sample_rate(sample_rate)
     if np.any(freqs_hz <= 0) or np.any(freqs_hz >= sample_rate / 2):
         raise ParameterError(f"freqs_hz must lie in (0, {sample_rate / 2:g}) Hz")
     if weights is None:
@@ -387,7 +386,7 @@ def _move_weakest_peak(x_unit: np.ndarray, resid_db: np.ndarray, freqs_hz: np.nd
 
 
 def fit_eq_batch(curves_db, freqs_hz, sample_rate: float = 44100.0, n_steps: int = 30, *, weights=None,
-                 n_starts: int = 3, n_refine: int = 2, seed: int = 0, dtype: str = "float32") -> np.ndarray:
+                 n_starts: int = 3, n_refine: int = 2, seed: int = 0) -> np.ndarray:
     """Fit SAFE 5-band EQs to many dB curves at once (batched Levenberg-Marquardt in numpy).
 
     Parameters
@@ -410,9 +409,6 @@ def fit_eq_batch(curves_db, freqs_hz, sample_rate: float = 44100.0, n_steps: int
         keeping the result only where it is better.
     seed : int
         Seed of the random starts (the result is deterministic).
-    dtype : {"float32", "float64"}
-        Accepted for compatibility with the former torch version; the NumPy iterations always
-        run in float64 (timing: ``benchmarks/bench_engine.py``).
 
     Returns
     -------
@@ -430,8 +426,6 @@ def fit_eq_batch(curves_db, freqs_hz, sample_rate: float = 44100.0, n_steps: int
         raise ParameterError(f"curves_db must have shape (n, n_freqs), got {curves_db.shape}")
     if int(n_steps) < 1 or int(n_starts) < 1 or int(n_refine) < 0:
         raise ParameterError(f"n_steps and n_starts must be at least 1 and n_refine at least 0, got {n_steps}, {n_starts}, {n_refine}")
-    if dtype not in ("float32", "float64"):
-        raise ParameterError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     n = curves_db.shape[0]
     if n == 0:
         return np.zeros((0, N_PARAMS))

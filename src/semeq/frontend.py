@@ -38,6 +38,7 @@ __all__ = [
     "WINDOW_S",
     "WINDOW_SAMPLES",
     "BAND_HZ",
+    "in_band",
     "LTAS_N_FFT",
     "FRAME_FLOOR",
     "FRAME_RANGE",
@@ -64,7 +65,13 @@ WINDOW_S = 2.0
 WINDOW_SAMPLES = int(round(WINDOW_S * SAMPLE_RATE))
 """The analysis window in samples at :data:`SAMPLE_RATE` (88200)."""
 BAND_HZ = (100.0, 10000.0)
-"""Band of the activity test and of level normalisation."""
+"""Band of the activity test, of level normalisation and of every change size (100 Hz-10 kHz)."""
+
+
+def in_band(freqs_hz: np.ndarray, band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:
+    """Which of ``freqs_hz`` lie in ``band_hz`` (both ends included): the one definition of the level band's mask."""
+    freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
+    return (freqs_hz >= band_hz[0]) & (freqs_hz <= band_hz[1])
 LTAS_N_FFT = 4096
 """Welch segment length of the long-term spectrum (hop half of it)."""
 FRAME_FLOOR = 1e-10

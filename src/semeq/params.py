@@ -204,11 +204,18 @@ def band_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def check_unit(name: str, value: object) -> float:
-    """``value`` as a float in [0, 1] (an intensity, a blend weight); ParameterError naming ``name`` otherwise."""
-    try:
-        value = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    """``value`` as a float in [0, 1] (an intensity, a blend weight); ParameterError naming ``name`` otherwise.
+
+    The one check of a unit value: a Python or NumPy real number (a 0-d array too); strings and
+    booleans are refused (no silent parsing).
+    """
+    import numbers
+
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{name} must be a number in [0, 1], got {value!r}")
+    value = float(value)
     if not 0.0 <= value <= 1.0:  # also refuses NaN
         raise ParameterError(f"{name} must be in [0, 1], got {value:g}")
     return value

@@ -2,19 +2,21 @@
 
 :func:`apply_file` is the whole job that ``semeq apply`` does for one file; the CLI, the demo
 and a web front end call it and only parse and print. :meth:`semeq.SemanticEQ.apply` (the
-array API) runs the same steps on an array, with the same functions (:func:`decide_eq`,
-:func:`output_gain`, :class:`semeq.loudness.LevelMeter`), so both give the same samples.
+array API) runs the same steps on an array, with the same functions
+(:meth:`semeq.SemanticEQ.decide`, :func:`semeq.loudness.output_gain`, the same level meter), so
+both give the same samples. The pipeline sits above the facade: it imports
+:mod:`semeq.adaptive`, never the other way round.
 
 How a file is processed
 -----------------------
 1. Every check that can fail is made before any work: the input is readable, the output is a
    writable regular-file path of a known format (see :func:`semeq.io.check_audio_output`).
-2. Analysis (deciding the EQ) reads an excerpt of bounded size: the whole file when it lasts
-   at most :data:`ANALYSIS_FULL_MAX_S` (4 minutes), otherwise :data:`ANALYSIS_N_WINDOWS`
-   windows of :data:`ANALYSIS_WINDOW_S` (2 s) evenly spaced from the first sample to the last
-   (4 minutes in all), read by seeking and joined end to end. The encoder pools 2 s windows,
-   so the joined excerpt is what it would have seen of those stretches; a file longer than 4
-   minutes is analysed from that sample of itself.
+2. Analysis (deciding the EQ): a 44.1 kHz file is measured whole, block by block
+   (:func:`measure_file`). A file at another rate is analysed, resampled, from an excerpt of
+   bounded size: the whole file when it lasts at most :data:`ANALYSIS_FULL_MAX_S` (4 minutes),
+   otherwise :data:`ANALYSIS_N_WINDOWS` windows of :data:`ANALYSIS_WINDOW_S` (2 s) evenly
+   spaced from the first sample to the last (4 minutes in all), read by seeking and joined end
+   to end; the latent mode's encoder reads that excerpt too (it pools 2 s windows).
 3. Pass 1 takes the file in blocks of :data:`BLOCK_FRAMES` (from the excerpt when that is the
    whole file, else read again): it measures the input's level
    (loudness, RMS, sample peak) and, filtering each block through the EQ with carried filter
@@ -39,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
+from .adaptive import SILENT_MESSAGE as _SILENT
+from .analysis import ANALYSIS_SAMPLE_RATE
 from .errors import AudioFileError, ParameterError
 from .io import (ANALYSIS_FULL_MAX_S, ANALYSIS_N_WINDOWS, ANALYSIS_WINDOW_S, BLOCK_FRAMES, iter_blocks, open_audio,
                  read_analysis_excerpt)
@@ -49,12 +53,10 @@ if TYPE_CHECKING:
     from .reference import Measurement
     from .request import EQRequest
 
-__all__ = ["ApplyFileResult", "apply_file", "render_file", "read_analysis_excerpt",
+__all__ = ["ApplyFileResult", "RenderResult", "apply_file", "render_file", "measure_file", "read_analysis_excerpt",
            "ANALYSIS_FULL_MAX_S", "ANALYSIS_WINDOW_S", "ANALYSIS_N_WINDOWS", "BLOCK_FRAMES", "PROGRESS_MIN_S"]
 PROGRESS_MIN_S = 60.0
 """Files at least this long get a progress bar (when stderr is a terminal)."""
-DEFAULT_TRUE_PEAK_CEILING_DBTP = -1.0
-ANALYSIS_SAMPLE_RATE = 44100  # files at this rate are measured block by block; others from a resampled excerpt
 
 ProgressArg = Union[bool, None, Callable[[float], None]]
 
@@ -168,28 +170,19 @@ def apply_file(
     ParameterError, UnknownWordError
         Bad arguments, an unknown word, silent audio.
     """
-    from .request import EQRequest
-
     src, dst = Path(src), Path(dst)
     if engine is None:
         from .adaptive import SemanticEQ
 
         engine = SemanticEQ()
-    if isinstance(target, EQRequest):
-        if intensity is not None or request_kwargs:
-            raise ParameterError("pass either a request or a word with its settings, not both")
-        request = target
-    else:
-        if intensity is not None and not (isinstance(intensity, (int, float)) and 0.0 <= float(intensity) <= 1.0):
-            raise ParameterError(f"intensity must be a number in [0, 1], got {intensity!r}")
-        request = engine.request(target, "auto" if intensity is None else intensity, **request_kwargs)
+    request = engine.as_request(target, intensity, **request_kwargs)
     source = _probe(src)
     dst, out_format = _check_output(src, dst, source, force=force, subtype=subtype)
     eq, suggestion, sample_rate, analysed_s, excerpt = _decide(engine, request, src, source)
     if progress is None:
         progress = sys.stderr.isatty() and source.frames >= PROGRESS_MIN_S * source.sample_rate
-    rendered = render_file(src, dst, eq, request, force=force, subtype=subtype, progress=progress,
-                           excerpt=excerpt, _checked=(source, out_format))
+    rendered = _render(src, dst, eq, request, source, out_format, force=force, subtype=subtype, progress=progress,
+                       excerpt=excerpt)
     return ApplyFileResult(input=src, output=dst, sample_rate=sample_rate, channels=source.channels,
                            frames=source.frames, eq=eq, gain_db=rendered.gain_db, stats_in=rendered.stats_in,
                            stats_out=rendered.stats_out, suggestion=suggestion, notes=rendered.notes,
@@ -233,16 +226,18 @@ def _decide(engine: "SemanticEQ", request: "EQRequest", src: Path, source):
     """The EQ for a file: ``(eq, suggestion, sample_rate, analysed_s, excerpt)``.
 
     A 44.1 kHz file is measured block by block, whole, never held (the same long-term spectrum
-    as the array path); other rates, and the latent mode (its encoder reads audio), from the
-    bounded excerpt of :func:`semeq.io.read_analysis_excerpt`, which is returned when it is the
-    whole file (pass 1 then reads it instead of the file).
+    as the array path: :func:`measure_file`); other rates from the bounded excerpt of
+    :func:`semeq.io.read_analysis_excerpt`, which is returned when it is the whole file (pass 1
+    then reads it instead of the file). The latent mode's encoder reads audio: it gets that
+    excerpt too, beside the same measurement every mode reads.
     """
-    if source.sample_rate == ANALYSIS_SAMPLE_RATE and request.mode != "latent":
-        measurement, n_read = _measure_file(src, source.channels, source.frames)
-        eq, suggestion = engine.decide(request, None, source.sample_rate, measurement=measurement)
-        return eq, suggestion, source.sample_rate, n_read / source.sample_rate, None
     from . import io
 
+    if source.sample_rate == ANALYSIS_SAMPLE_RATE:
+        measurement, n_read = _measure_file(src, source.channels, source.frames)
+        audio = read_analysis_excerpt(src)[0] if request.mode == "latent" else None
+        eq, suggestion = engine.decide(request, audio, source.sample_rate, measurement=measurement)
+        return eq, suggestion, source.sample_rate, n_read / source.sample_rate, None
     excerpt, sample_rate, analysed_s = read_analysis_excerpt(src)
     whole = source.frames <= io.ANALYSIS_FULL_MAX_S * sample_rate
     if whole and excerpt.shape[1] < source.frames:
@@ -254,7 +249,7 @@ def _decide(engine: "SemanticEQ", request: "EQRequest", src: Path, source):
 
 def render_file(src: str | os.PathLike, dst: str | os.PathLike, eq: "AdaptiveEQ", request: "EQRequest", *,
                 force: bool = False, subtype: str | None = None, progress: ProgressArg = False,
-                excerpt: np.ndarray | None = None, _checked=None) -> RenderResult:
+                excerpt: np.ndarray | None = None) -> RenderResult:
     """Render a decided EQ onto a file, in constant memory: passes 1 and 2 of the module notes.
 
     The EQ (``eq``, from :meth:`SemanticEQ.decide` or :meth:`SemanticEQ.design`) is applied, the
@@ -262,14 +257,18 @@ def render_file(src: str | os.PathLike, dst: str | os.PathLike, eq: "AdaptiveEQ"
     atomically. ``excerpt``: the whole file already in memory (read instead of the file).
     The web app's full render and :func:`apply_file` both end here.
     """
+    src, dst = Path(src), Path(dst)
+    source = _probe(src)
+    dst, out_format = _check_output(src, dst, source, force=force, subtype=subtype)
+    return _render(src, dst, eq, request, source, out_format, force=force, subtype=subtype, progress=progress,
+                   excerpt=excerpt)
+
+
+def _render(src: Path, dst: Path, eq: "AdaptiveEQ", request: "EQRequest", source, out_format, *, force: bool,
+            subtype: str | None, progress: ProgressArg, excerpt: np.ndarray | None) -> RenderResult:
+    """:func:`render_file` on a probed input and a checked output."""
     from .loudness import LevelMeter, output_gain
 
-    src, dst = Path(src), Path(dst)
-    if _checked is None:
-        source = _probe(src)
-        dst, out_format = _check_output(src, dst, source, force=force, subtype=subtype)
-    else:
-        source, out_format = _checked
     sample_rate, channels, frames = source.sample_rate, source.channels, source.frames
     bar = _Progress(progress, frames if eq.is_bypass else 2 * frames, f"semeq {src.name}")
     try:
@@ -330,6 +329,22 @@ class _BlockFilter:
         return y
 
 
+def measure_file(src: str | os.PathLike) -> "Measurement":
+    """Where a file stands, measured as :func:`apply_file` measures it: a 44.1 kHz file block by
+    block, whole, in constant memory; another rate from its analysis excerpt (resampled)."""
+    from .reference import measure
+
+    src = Path(src)
+    source = _probe(src)
+    if source.sample_rate == ANALYSIS_SAMPLE_RATE:
+        return _measure_file(src, source.channels, source.frames)[0]
+    excerpt, sample_rate, _ = read_analysis_excerpt(src)
+    m = measure(excerpt, sample_rate)
+    if m is None:
+        raise ParameterError(_SILENT)
+    return m
+
+
 def _measure_file(src: Path, channels: int, frames: int) -> tuple["Measurement", int]:
     """The measurement of a 44.1 kHz file read block by block (constant memory), and the frames read."""
     from .analysis import long_term_psd_blocks
@@ -350,8 +365,7 @@ def _measure_file(src: Path, channels: int, frames: int) -> tuple["Measurement",
     if n_read < frames:
         raise AudioFileError(f"{src}: truncated: the header promises {frames} frames, only {n_read} could be read")
     if psd is None:
-        raise ParameterError("the audio is silent or too short: no usable energy between 100 Hz and 10 kHz "
-                             "(silence, DC, a lone click, or under about 0.1 s of sound): nothing to analyse or equalise")
+        raise ParameterError(_SILENT)
     return measure_psd(*psd, ANALYSIS_SAMPLE_RATE), n_read
 
 

@@ -55,7 +55,7 @@ import numpy as np
 from .analysis import (
     ANALYSIS_SAMPLE_RATE,
     GRID_FREQS_HZ,
-    NORM_BAND_HZ,
+    NORM_MASK,
     SMOOTHING_OCTAVES,
     long_term_psd,
     psd_to_grid_db,
@@ -84,7 +84,7 @@ PERCENTILES = (10, 25, 50, 75, 90)
 CUTOFF_DROP_DB = 25.0
 """Power step (dB) between the sixth of an octave below a cut and everything above it."""
 _CUTOFF_SEARCH_FROM_HZ = 4000.0
-_NORM_MASK = (GRID_FREQS_HZ >= NORM_BAND_HZ[0]) & (GRID_FREQS_HZ <= NORM_BAND_HZ[1])
+_NORM_MASK = NORM_MASK
 
 
 def content_cutoff_hz(freqs_hz: np.ndarray, psd: np.ndarray, sample_rate: float) -> float:
@@ -433,25 +433,17 @@ def _unit_directions(directions_db: np.ndarray, band: np.ndarray) -> np.ndarray:
 def build_reference(tracks, *, source: dict | None = None, progress: bool = False) -> MusicReference:
     """A :class:`MusicReference` from ``(track_id, audio, sample_rate)`` items.
 
-    Each track is measured with :func:`measure` (its held band found, level-normalised);
-    tracks without usable energy are skipped.
+    Each track's long-term PSD (:func:`semeq.analysis.long_term_psd`) goes to
+    :func:`build_reference_from_psds`; tracks without usable energy are skipped.
     """
-    ids: list[str] = []
-    spectra: list[np.ndarray] = []
-    iterator = tracks
-    if progress:
-        from tqdm import tqdm
+    def psds():
+        for track_id, audio, sample_rate in tracks:
+            psd = long_term_psd(audio, sample_rate)
+            if psd is not None:
+                yield (track_id, *psd, sample_rate)
 
-        iterator = tqdm(tracks, desc="measuring", unit="track", file=__import__("sys").stderr)
-    for track_id, audio, sample_rate in iterator:
-        m = measure(audio, sample_rate)
-        if m is None:
-            continue
-        ids.append(str(track_id))
-        spectra.append(m.spectrum_db)
-    if len(ids) < 2:
-        raise DataError(f"a music reference needs at least 2 tracks with usable audio, got {len(ids)}")
-    return MusicReference.from_spectra(np.stack(spectra), ids, source=source)
+    return build_reference_from_psds(psds(), source=source, progress=progress,
+                                     total=len(tracks) if hasattr(tracks, "__len__") else None)
 
 
 def build_reference_from_psds(items, *, source: dict | None = None, progress: bool = False,

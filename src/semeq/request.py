@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import ParameterError
+from .params import check_unit
 from .phrases import Interpretation
 
-__all__ = ["EQRequest", "MODES", "Mode", "DEFAULT_INTENSITY", "check_intensity"]
+__all__ = ["EQRequest", "MODES", "Mode", "DEFAULT_INTENSITY", "INTENSITY_SOURCES", "check_intensity", "check_mode"]
 
 Mode = Literal["toward", "match", "static", "latent"]
 MODES: tuple[str, ...] = ("toward", "match", "static", "latent")
@@ -25,16 +26,15 @@ MODES: tuple[str, ...] = ("toward", "match", "static", "latent")
 EQ), latent (the seed's rule in the EQ model's latent space). See :mod:`semeq.adaptive`."""
 MODES_READING_AUDIO: tuple[str, ...] = ("toward", "match", "latent")
 """The modes that read the recording (and so can choose their own intensity)."""
+INTENSITY_SOURCES: tuple[str, ...] = ("given", "amount", "auto", "default")
+"""Where a request's intensity came from."""
 DEFAULT_INTENSITY = 0.5
 """The intensity when the user names none (no number, no amount word, no auto)."""
 
 
 def check_intensity(value: object, name: str = "intensity") -> float:
-    """A number in [0, 1], as a float; ParameterError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)) \
-            or not 0.0 <= float(value) <= 1.0:
-        raise ParameterError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
+    """A number in [0, 1], as a float; ParameterError otherwise (:func:`semeq.params.check_unit`)."""
+    return check_unit(name, value)
 
 
 def check_mode(mode: object, static: bool = False) -> str:
@@ -67,8 +67,9 @@ class EQRequest:
     blend : Interpretation or None
         A second target, blended in with weight ``alpha``.
     alpha : float in [0, 1]
-    reference : Path or None
-        A reference recording: ``match`` moves toward its balance instead of the word's point.
+    reference : Path, (audio, sample_rate) or None
+        A reference recording (a file, or an array from the Python API): ``match`` moves toward
+        its balance instead of the word's point.
     loudness_match : bool
         Bring the output to the input's loudness (below the true-peak ceiling).
     true_peak_ceiling_dbtp : float
@@ -79,10 +80,10 @@ class EQRequest:
     target: Interpretation
     intensity: float | None = DEFAULT_INTENSITY
     intensity_source: str = "default"
-    mode: str = "toward"
+    mode: Mode = "toward"
     blend: Interpretation | None = None
     alpha: float = 0.0
-    reference: Path | None = None
+    reference: "Path | tuple | None" = None
     loudness_match: bool = True
     true_peak_ceiling_dbtp: float = -1.0
     notes: tuple[str, ...] = ()
@@ -93,6 +94,8 @@ class EQRequest:
         if self.intensity is not None:
             object.__setattr__(self, "intensity", check_intensity(self.intensity))
         object.__setattr__(self, "mode", check_mode(self.mode))
+        if self.intensity_source not in INTENSITY_SOURCES:
+            raise ParameterError(f"intensity_source must be one of {', '.join(INTENSITY_SOURCES)}, got {self.intensity_source!r}")
         object.__setattr__(self, "alpha", check_intensity(self.alpha, "alpha"))
         if self.blend is None and self.alpha != 0.0:
             raise ParameterError("alpha needs a blend word")
@@ -101,7 +104,8 @@ class EQRequest:
         if self.intensity is None and self.mode not in MODES_READING_AUDIO:
             raise ParameterError(f"auto-intensity measures the recording: it does not go with mode '{self.mode}'")
         if self.reference is not None:
-            object.__setattr__(self, "reference", Path(self.reference))
+            if not isinstance(self.reference, tuple):  # (audio, sample_rate) from the array API stays as it is
+                object.__setattr__(self, "reference", Path(self.reference))
             if self.mode != "match":
                 raise ParameterError("a reference recording goes with mode 'match'")
         if not math.isfinite(float(self.true_peak_ceiling_dbtp)):
@@ -127,6 +131,7 @@ class EQRequest:
         return {"target": self.target.to_dict(), "intensity": None if self.intensity is None else round(self.intensity, 4),
                 "intensity_source": self.intensity_source, "mode": self.mode,
                 "blend": None if self.blend is None else self.blend.to_dict(), "alpha": round(self.alpha, 4),
-                "reference": None if self.reference is None else str(self.reference),
+                "reference": None if self.reference is None else
+                ("<audio array>" if isinstance(self.reference, tuple) else str(self.reference)),
                 "loudness_match": self.loudness_match, "true_peak_ceiling_dbtp": self.true_peak_ceiling_dbtp,
                 "notes": list(self.notes)}

@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from .analysis import GRID_FREQS_HZ, NORM_BAND_HZ
+from .analysis import GRID_FREQS_HZ, NORM_MASK as _NORM_MASK
 
 __all__ = [
     "BOUND",
@@ -71,7 +71,6 @@ SMOOTHING_SIGMA_OCTAVES = 1.0 / 3.0
 NOTHING_NEEDED_DB = 0.1
 """A designed change whose largest absolute value is below this is treated as "nothing to do"."""
 _GRID_STEP_OCTAVES = float(np.log2(GRID_FREQS_HZ[1] / GRID_FREQS_HZ[0]))
-_NORM_MASK = (GRID_FREQS_HZ >= NORM_BAND_HZ[0]) & (GRID_FREQS_HZ <= NORM_BAND_HZ[1])
 
 
 def soft_bound(x: np.ndarray, bound: float = BOUND) -> np.ndarray:

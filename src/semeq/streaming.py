@@ -72,6 +72,7 @@ from .dsp import StreamingEQ, sos_response_db
 from .dsp.biquad import _check_sample_rate, design_sos_batch
 from .dsp.streaming import SlidingSpectrum
 from .errors import ParameterError, SemeqError
+from .loudness import k_weighting_sos
 from .params import GAIN_INDICES, N_PARAMS, EQParams, check_unit as _check_unit
 
 __all__ = ["SemanticAnalyzer", "PowerAnalyzer", "StreamingAdaptiveEQ", "StreamStats", "makeup_gain_db"]
@@ -154,12 +155,6 @@ _CONTROL_MAX = 1024  # larger frames are processed in sub-blocks of at most this
 _FRAME_FLOOR = 1e-10
 _FRAME_RANGE = 1e-6
 _N_FFT, _HOP = 1024, 512
-# BS.1770 K-weighting (pre-filter shelf and RLB high-pass) as given at 48 kHz, for the
-# make-up gain's loudness estimate (ITU-R BS.1770-4, Tables 1 and 2).
-_K_WEIGHTING_SOS_48K = np.array([
-    [1.53512485958697, -2.69169618940638, 1.19839281085285, 1.0, -1.69065929318241, 0.73248077421585],
-    [1.0, -2.0, 1.0, 1.0, -1.99004745483398, 0.99007225036621],
-])
 
 
 def _to_perceptual(cascade: Sequence[EQParams]) -> np.ndarray:
@@ -195,7 +190,8 @@ class _LoudnessBins:
                 starts.append(int(k))
         self.starts = np.asarray(starts) - int(bins[0])  # into the psd[bins] slice
         self.first_bin = int(bins[0])
-        k_power = 10.0 ** (sos_response_db(_K_WEIGHTING_SOS_48K, freqs_hz[bins], 48000.0) / 10.0)
+        # BS.1770 K-weighting (the loudness meter's own design), for the make-up gain's estimate.
+        k_power = 10.0 ** (sos_response_db(k_weighting_sos(48000.0), freqs_hz[bins], 48000.0) / 10.0)
         self.k_power = k_power
         # Centre of each band: its K-weighted mean frequency under a flat spectrum.
         self.freqs_hz = np.add.reduceat(freqs_hz[bins] * k_power, self.starts) / np.add.reduceat(k_power, self.starts)

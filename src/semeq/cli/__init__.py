@@ -21,8 +21,8 @@ __all__ = ["main", "build_parser"]
 _TRAIN_EXTRA = ("torch", "onnx")
 
 # Command modules, in the order ``semeq --help`` lists them.
-_COMMAND_MODULES = ("demo", "apply", "batch", "analyze", "stream", "describe", "terms", "eq", "web", "abx_report", "reference",
-                    "corpus", "train")
+_COMMAND_MODULES = ("demo", "apply", "batch", "analyze", "stream", "describe", "terms", "eq", "export", "web",
+                    "abx_report", "reference", "corpus", "train")
 
 
 class _Parser(argparse.ArgumentParser):

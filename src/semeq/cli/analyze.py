@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         check_output_path(args.plot, force=args.force, inputs=(args.input,))
     audio, sample_rate, info = load_audio(args.input)
-    engine = SemanticEQ.from_dir(args.models) if args.models else SemanticEQ()
+    engine = SemanticEQ.load(args.models)
     profile = engine.profile(audio, sample_rate, top_k=args.top_k, min_confidence=0.0 if args.all_words else 0.5)
     balance = profile.balance
     summary = balance_summary(balance)

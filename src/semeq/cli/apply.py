@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..batch import AUDIO_SUFFIXES, audio_info, auto_name, load_engine  # noqa: F401 (also the names other commands import)
+from ..batch import AUDIO_SUFFIXES, audio_info, auto_name  # noqa: F401 (auto_name: also for other commands)
 from ..errors import ParameterError, SemeqError
 from ..io import check_audio_output, check_output_path
 from ..request import MODES
 from .common import add_subtype_option
+from .export import EXPORT_HELP, check_export_targets, write_exports
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="output file (or folder, for a folder input); default processed/NAME_WORD_I.ext")
     p.add_argument("--plot", metavar="PNG", help="draw the EQ curve with the input's and output's long-term spectra")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--export", action="append", metavar="FORMAT:PATH", help=EXPORT_HELP)
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel workers for a folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one for files over a minute on a terminal)")
     p.set_defaults(func=run)
@@ -57,6 +59,8 @@ def build_request(engine, args: argparse.Namespace):
         raise ParameterError(f"--static contradicts --mode {args.mode}")
     if args.alpha is not None and args.blend is None:
         raise ParameterError("--alpha needs --blend WORD2")
+    if args.auto_intensity and (args.static or args.mode == "static"):  # the request refuses it too, in API words
+        raise ParameterError("--auto-intensity measures the recording: it does not go with --mode static")
     intensity = "auto" if args.auto_intensity else args.intensity
     if isinstance(intensity, float) and not 0.0 <= intensity <= 1.0:
         raise ParameterError(f"--intensity must be in [0, 1], got {intensity:g}")
@@ -71,6 +75,13 @@ def build_request(engine, args: argparse.Namespace):
     if reference:
         engine.reference_balance(request.reference)  # a bad reference fails before any work
     return request
+
+
+def load_engine(models: str | None):
+    """The engine of a command (the shipped models, or ``--models DIR``): built by ``run()`` and passed down."""
+    from ..adaptive import SemanticEQ
+
+    return SemanticEQ.load(models)
 
 
 def process_file(input_path: str, output: str, request, *, engine, force: bool = False, subtype: str | None = None,
@@ -136,6 +147,8 @@ def print_facts(facts: dict) -> None:
     print(f"  after    {_fmt(a['rms_dbfs'])}    {_fmt(a['peak_dbfs'])}    {_fmt(a['crest_factor_db'])}  {_fmt(a['loudness_lufs'])}")
     for note in facts.get("notes", []):
         print(f"  note: {note}")
+    for preset in facts.get("exports", []):
+        print(f"  {preset['format']} preset: {preset['path']}")
 
 
 def print_understood(request, file=None) -> None:
@@ -153,15 +166,21 @@ def run(args: argparse.Namespace) -> int:
     engine = load_engine(args.models)
     request = build_request(engine, args)  # bad words and settings fail before any work
     if source.is_dir():
+        if args.export:
+            raise ParameterError("--export writes one recording's setting: give a file, or export a file's line "
+                                 "of the folder's --json output with 'semeq export OUT.json --entry N'")
         return _run_batch(source, args, request)
     output = Path(args.output) if args.output else auto_name(source, Path("processed"), request)
     if not args.output:
         output.parent.mkdir(parents=True, exist_ok=True)
     _check_single_outputs(source, output, args.plot, args.force, args.subtype)
+    exports = check_export_targets(args.export, force=args.force, inputs=(source,), taken=(output, args.plot))
     if not args.json:
         print_understood(request)
     facts = process_file(str(source), str(output), request, engine=engine, force=args.force, subtype=args.subtype,
                          plot=args.plot, progress=False if (args.no_progress or args.json) else None)
+    if exports:
+        facts["exports"] = write_exports(exports, facts, force=args.force)
     if args.json:
         print(json.dumps(facts))
     else:

@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop live mode after S seconds (default: Ctrl-C)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--export", action="append", metavar="FORMAT:PATH", help="not offered: the streaming EQ varies "
+                   "over time (use semeq apply --export)")
     p.set_defaults(func=run)
 
 
@@ -160,7 +162,10 @@ def _progress(total: int, *, enabled: bool):
 
 def run(args: argparse.Namespace) -> int:
     from .apply import print_understood
+    from .export import STREAM_REFUSAL
 
+    if args.export:
+        raise ParameterError(STREAM_REFUSAL)
     if args.live:
         if args.input or args.output:
             raise ParameterError("--live takes no INPUT or -o OUTPUT (it plays the sound card's input)")

@@ -180,7 +180,7 @@ def probe_audio(path: Path) -> Probe:
         raise DataError(f"soundfile cannot read it: {str(exc).strip() or type(exc).__name__}") from None
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -316,7 +316,7 @@ def _fetch_package(spec: PackageSpec, version: str, cache_dir: Path, apt: AptCli
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), dest)
             files.append({
-                "source_path": source_path, "cache_path": rel, "sha256": _sha256(dest), "size": dest.stat().st_size,
+                "source_path": source_path, "cache_path": rel, "sha256": sha256_file(dest), "size": dest.stat().st_size,
                 "duration_s": probe.duration_s, "sample_rate": probe.sample_rate, "channels": probe.channels,
                 "codec": probe.codec,
             })

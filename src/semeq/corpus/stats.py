@@ -1,4 +1,9 @@
-"""Long-term spectra of corpus tracks, with each lossy file's missing top band marked NaN."""
+"""Long-term spectra of corpus tracks, with each lossy file's missing top band marked NaN.
+
+A track is measured exactly as the music reference measures it (:func:`semeq.reference.measure_psd`:
+the held band found by :func:`semeq.reference.content_cutoff_hz`, level-normalised over it), so
+the corpus figures and the shipped reference share one cut-off rule.
+"""
 
 from __future__ import annotations
 
@@ -10,65 +15,11 @@ import numpy as np
 
 from .manifest import Track, default_cache_dir
 
-__all__ = ["EDGE_DROP_DB", "excerpt_spectrum_db", "mask_band_edge", "track_spectra", "percentile_corridor"]
+__all__ = ["excerpt_spectrum_db", "track_spectra", "percentile_corridor"]
 
-EDGE_DROP_DB = 30.0  # a band more than this far below the track's 8-12 kHz level is past its cutoff
-EDGE_SEARCH_FROM_HZ = 12000.0
-EDGE_REFERENCE_HZ = (8000.0, 12000.0)
 N_EXCERPTS = 6
 EXCERPT_S = 10.0
-_SPECTRA_VERSION = 2  # 2: six 10 s excerpts per track
-
-
-def mask_band_edge(spectrum_db: np.ndarray, freqs_hz: np.ndarray | None = None, *,
-                   drop_db: float = EDGE_DROP_DB, sample_rate: float | np.ndarray | None = None) -> np.ndarray:
-    """NaN from a lossy file's cutoff upward; the rest unchanged.
-
-    The cutoff is the first grid point above 12 kHz lying more than ``drop_db`` below the
-    track's mean level over 8-12 kHz; on the sixth-octave grid with third-octave smoothing a
-    codec's brick-wall low-pass falls that far within one or two grid steps, while music that
-    merely rolls off stays well above it.
-
-    Parameters
-    ----------
-    spectrum_db : ndarray [shape=(..., n_grid)]
-        Level-normalised long-term spectra on ``freqs_hz``.
-    freqs_hz : ndarray [shape=(n_grid,)], optional
-        Default ``semeq.analysis.GRID_FREQS_HZ``.
-    sample_rate : float or ndarray [shape=(...)], optional
-        Each file's own sample rate: grid points whose third-octave band reaches past its
-        Nyquist frequency are NaN too (a 22.05 kHz file holds nothing above 11 kHz).
-
-    Returns
-    -------
-    masked_db : ndarray [shape=(..., n_grid)]
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> f = np.array([8000., 10000., 12000., 14000., 16000., 18000.])
-    >>> mask_band_edge(np.array([0., 0., -2., -5., -45., -60.]), f)
-    array([ 0.,  0., -2., -5., nan, nan])
-    """
-    from ..analysis import GRID_FREQS_HZ
-
-    freqs_hz = GRID_FREQS_HZ if freqs_hz is None else np.asarray(freqs_hz, dtype=np.float64)
-    spectra = np.array(spectrum_db, dtype=np.float64, copy=True)
-    flat = spectra.reshape(-1, spectra.shape[-1])  # (tracks, n_grid), a view
-    ref_band = (freqs_hz >= EDGE_REFERENCE_HZ[0]) & (freqs_hz <= EDGE_REFERENCE_HZ[1])
-    search = np.flatnonzero(freqs_hz > EDGE_SEARCH_FROM_HZ)
-    rates = None if sample_rate is None else np.broadcast_to(np.asarray(sample_rate, dtype=np.float64),
-                                                             spectra.shape[:-1]).reshape(-1)
-    for i, row in enumerate(flat):
-        if rates is not None:
-            row[freqs_hz * 2.0 ** (1.0 / 6.0) > rates[i] / 2.0] = np.nan
-        if not np.isfinite(row[ref_band]).any():
-            continue
-        ref_db = np.nanmean(row[ref_band])
-        below = search[row[search] < ref_db - drop_db]
-        if below.size:
-            row[below[0]:] = np.nan
-    return spectra
+_SPECTRA_VERSION = 3  # 2: six 10 s excerpts per track; 3: measured as the reference measures (NaN above the cut)
 
 
 def excerpt_psd(path: str | os.PathLike, *, n_excerpts: int = N_EXCERPTS,
@@ -113,21 +64,28 @@ def excerpt_psd(path: str | os.PathLike, *, n_excerpts: int = N_EXCERPTS,
 
 def excerpt_spectrum_db(path: str | os.PathLike, *, n_excerpts: int = N_EXCERPTS,
                         excerpt_s: float = EXCERPT_S) -> np.ndarray:
-    """Level-normalised long-term spectrum of a file from :func:`excerpt_psd` (zeros without energy).
+    """A file's long-term spectrum from :func:`excerpt_psd`, measured as the reference measures
+    (:func:`semeq.reference.measure_psd`): NaN above the content's cut-off, level-normalised
+    over the held band; all NaN without usable energy.
 
     A file no longer than ``n_excerpts * excerpt_s`` gives exactly
-    :func:`semeq.analysis.long_term_spectrum_db`.
+    ``semeq.reference.measure(audio, sample_rate).spectrum_db``.
 
     Returns
     -------
     spectrum_db : ndarray [shape=(60,)]
     """
-    from ..analysis import GRID_FREQS_HZ, normalise_db, psd_to_grid_db
+    from ..analysis import GRID_FREQS_HZ
+    from ..errors import ParameterError
+    from ..reference import measure_psd
 
     found = excerpt_psd(path, n_excerpts=n_excerpts, excerpt_s=excerpt_s)
     if found is None:
-        return np.zeros(GRID_FREQS_HZ.size)
-    return normalise_db(psd_to_grid_db(found[0], found[1]))
+        return np.full(GRID_FREQS_HZ.size, np.nan)
+    try:
+        return measure_psd(*found).spectrum_db
+    except ParameterError:  # nothing held above 100 Hz
+        return np.full(GRID_FREQS_HZ.size, np.nan)
 
 
 def track_spectra(tracks: Sequence[Track], cache_dir: str | os.PathLike | None = None, *,
@@ -136,8 +94,7 @@ def track_spectra(tracks: Sequence[Track], cache_dir: str | os.PathLike | None =
 
     Each from :func:`excerpt_spectrum_db` (six 10 s excerpts). Spectra already computed are
     read from ``store`` (an ``.npz`` keyed by SHA-256, default ``<cache>/stats/ltas.npz``) and
-    new ones added to it, so a second call decodes nothing. Not band-edge masked: see
-    :func:`mask_band_edge`.
+    new ones added to it, so a second call decodes nothing. NaN above each track's cut-off.
     """
     import sys
 

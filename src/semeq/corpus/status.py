@@ -51,7 +51,7 @@ class CorpusStatus:
 def corpus_status(cache_dir: str | os.PathLike, manifest_path: str | os.PathLike | None = None, *,
                   verify: bool = False) -> CorpusStatus:
     """Compare the cache with the manifest (file presence and size; SHA-256 with ``verify``)."""
-    from .build import _sha256
+    from .build import sha256_file
 
     cache_dir = Path(cache_dir)
     tracks = load_manifest(manifest_path)
@@ -63,7 +63,7 @@ def corpus_status(cache_dir: str | os.PathLike, manifest_path: str | os.PathLike
         listed.add(p.resolve())
         if not p.is_file():
             status.missing.append(t)
-        elif verify and _sha256(p) != t.sha256:
+        elif verify and sha256_file(p) != t.sha256:
             status.changed.append(t)
     audio = cache_dir / "audio"
     if audio.is_dir():

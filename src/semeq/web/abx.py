@@ -2,9 +2,22 @@
 
 Protocol
     For each trial the server draws X from {A, B} with :func:`secrets.randbelow` (the operating
-    system's CSPRNG) and keeps it to itself; the page receives X only as audio (with its own
-    fresh dither, so its bytes never equal A's or B's) and learns nothing of X until it has
-    answered every trial. Answers must come in order, once each.
+    system's CSPRNG) and keeps it to itself; the page receives X only as audio and learns nothing
+    of X until it has answered every trial: no route, header, history row or CSV line shows a
+    result (correct answers, X of a trial, a p-value) of an unfinished session. Answers must come
+    in order, once each.
+Presentation
+    Every fetch of A, B or X is a new rendering of its source (:func:`presentation_wav`): a random
+    level offset in [-0.1, -0.05] dB, a random circular delay of 0.25 to 0.75 samples (at most
+    17 us at 44.1 kHz) and independent TPDF dither to 16 bits. No listener can hear these (two
+    presentations differ in level by at most 0.05 dB, far below the smallest level step heard on
+    music, and a sub-sample delay applies to both channels alike),
+    and none of them depends on whether X is A or B. They stop the trivial attack (X equal to its
+    source within 2 LSB, thousands of LSB from the other), not a determined one: a script in the
+    page that aligns X with A and B and fits the gain still tells them apart by the EQ's
+    difference, as any listener's software could. The blinding guarantees that the server never
+    SAYS what X is before the end; it cannot stop audio that reaches a browser from being
+    compared.
 Statistics
     Under the null hypothesis (the listener cannot hear a difference) the number correct ``k`` of
     ``n`` trials is Binomial(n, 1/2); the one-sided p-value is ``P(K >= k) = sum_{i>=k} C(n, i) / 2^n``.
@@ -32,13 +45,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import DataError, ParameterError
 
-__all__ = ["SCHEMA_VERSION", "AbxStore", "AbxSession", "binomial_p_value", "default_db_path", "format_table"]
+__all__ = ["SCHEMA_VERSION", "AbxStore", "AbxSession", "binomial_p_value", "default_db_path", "format_table",
+           "presentation_wav", "PRESENTATION_LEVEL_DB", "PRESENTATION_DELAY_SAMPLES"]
 
 SCHEMA_VERSION = 1
 DEFAULT_TRIALS = 16
 MAX_TRIALS = 100
+PRESENTATION_LEVEL_DB = (0.05, 0.1)
+"""Each presentation is lowered by a random amount in this range of dB (never raised: no clipping;
+never less than 0.05 dB, so that no presentation is its source within a few LSB)."""
+PRESENTATION_DELAY_SAMPLES = (0.25, 0.75)
+"""Each presentation is delayed (circularly, over the loop) by a random number of samples in this range."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -164,7 +185,8 @@ class AbxStore:
         self._run(write)
 
     def sessions(self) -> list[dict]:
-        """Every session, newest first, with correct / answered and the p-value."""
+        """Every session, newest first. A complete one has correct / total and the p-value; an
+        unfinished one only how many trials were answered (``correct`` and ``p_value`` None)."""
         rows = self._run(lambda con: con.execute(
             "SELECT s.*, COUNT(t.trial) AS answered, COALESCE(SUM(t.correct), 0) AS correct,"
             " AVG(t.response_ms) AS mean_response_ms"
@@ -172,22 +194,26 @@ class AbxStore:
         out = []
         for r in rows:
             settings = json.loads(r["settings_json"])
-            answered, correct = int(r["answered"]), int(r["correct"])
+            answered, done = int(r["answered"]), r["completed_at"] is not None
+            correct = int(r["correct"]) if done else None
             out.append({"session": r["id"], "created_at": r["created_at"], "completed_at": r["completed_at"],
-                        "file_name": r["file_name"], "file_sha256": r["file_sha256"], "settings": settings,
-                        "region_start_s": r["region_start_s"], "region_end_s": r["region_end_s"],
+                        "complete": done, "file_name": r["file_name"], "file_sha256": r["file_sha256"],
+                        "settings": settings, "region_start_s": r["region_start_s"], "region_end_s": r["region_end_s"],
                         "n_trials": int(r["n_trials"]), "answered": answered, "correct": correct,
-                        "p_value": binomial_p_value(correct, answered) if answered else None,
-                        "mean_response_ms": None if r["mean_response_ms"] is None else round(float(r["mean_response_ms"]), 1)})
+                        "p_value": binomial_p_value(correct, answered) if done and answered else None,
+                        "mean_response_ms": None if r["mean_response_ms"] is None or not done
+                        else round(float(r["mean_response_ms"]), 1)})
         return out
 
     def trials(self, session_id: str | None = None) -> list[dict]:
-        query = "SELECT * FROM trials" + (" WHERE session_id = ?" if session_id else "") + " ORDER BY session_id, trial"
+        """The answered trials of complete sessions (an unfinished session's are never read back)."""
+        query = ("SELECT t.* FROM trials t JOIN sessions s ON s.id = t.session_id WHERE s.completed_at IS NOT NULL"
+                 + (" AND t.session_id = ?" if session_id else "") + " ORDER BY t.session_id, t.trial")
         rows = self._run(lambda con: con.execute(query, (session_id,) if session_id else ()).fetchall())
         return [dict(r) for r in rows]
 
     def export_csv(self) -> str:
-        """One line per answered trial, with its session's settings (CSV with a header)."""
+        """One line per answered trial of every complete session, with its settings (CSV with a header)."""
         sessions = {s["session"]: s for s in self.sessions()}
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -204,6 +230,42 @@ class AbxStore:
         return buf.getvalue()
 
 
+def format_p(p: float) -> str:
+    """A p-value as people read it: 0.0384, or 1.5e-05 below 0.001 (never "0.0000")."""
+    return f"{p:.4f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def presentation_wav(audio: np.ndarray, sample_rate: int, rng: np.random.Generator | None = None) -> bytes:
+    """One presentation of a source as a 16-bit WAV: a fresh rendering no listener can tell from another.
+
+    A random level offset of minus :data:`PRESENTATION_LEVEL_DB` dB, a random circular delay of
+    :data:`PRESENTATION_DELAY_SAMPLES` samples (a linear phase applied to the loop's spectrum:
+    exact band-limited interpolation of the looped signal), both uniform in their ranges, and
+    independent TPDF dither of +-1 LSB.
+    See the module notes for what this does and does not guarantee.
+
+    Parameters
+    ----------
+    audio : ndarray [shape=(channels, samples)]
+        The source, loudness-matched as A or B.
+    rng : numpy Generator, optional
+        Default: seeded from the operating system's CSPRNG (a test passes its own).
+    """
+    from .engine import wav_header
+
+    rng = np.random.default_rng(secrets.randbits(128)) if rng is None else rng
+    audio = np.asarray(audio, dtype=np.float64)
+    n = audio.shape[1]
+    gain = 10.0 ** (-rng.uniform(*PRESENTATION_LEVEL_DB) / 20.0)
+    delay = rng.uniform(*PRESENTATION_DELAY_SAMPLES)
+    spectrum = np.fft.rfft(audio, axis=-1)  # (channels, n // 2 + 1)
+    spectrum *= np.exp(-2j * np.pi * np.arange(spectrum.shape[-1]) * (delay / n))
+    x = np.fft.irfft(spectrum, n, axis=-1) * (gain * 32767.0)
+    x += rng.random(x.shape) - rng.random(x.shape)  # TPDF, +-1 LSB
+    pcm = np.clip(np.round(x), -32768, 32767).astype("<i2")
+    return wav_header(n, audio.shape[0], int(sample_rate), bytes_per_sample=2) + np.ascontiguousarray(pcm.T).tobytes()
+
+
 def format_table(sessions: list[dict]) -> str:
     """The history as a plain-text table (the page shows the same columns)."""
     header = f"{'date (UTC)':<17} {'file':<24} {'word':<12} {'mode':<7} {'int.':>5} {'correct':>8} {'p-value':>8}  session"
@@ -212,10 +274,11 @@ def format_table(sessions: list[dict]) -> str:
         st = s["settings"]
         word = str(st.get("target")) + (f"+{st.get('blend')}" if st.get("blend") else "")
         intensity = "auto" if st.get("intensity") is None else f"{float(st['intensity']):.2f}"
-        p = "-" if s["p_value"] is None else f"{s['p_value']:.4f}"
-        done = f"{s['correct']}/{s['answered']}" + ("" if s["answered"] == s["n_trials"] else f" of {s['n_trials']}")
+        p = "-" if s["p_value"] is None else format_p(s["p_value"])
+        done = f"{s['correct']}/{s['answered']}" if s["complete"] else "-"
+        status = "" if s["complete"] else f"  unfinished: {s['answered']} of {s['n_trials']} answered, no result"
         lines.append(f"{s['created_at'][:16].replace('T', ' '):<17} {s['file_name'][:24]:<24} {word[:12]:<12} "
-                     f"{str(st.get('mode'))[:7]:<7} {intensity:>5} {done:>8} {p:>8}  {s['session'][:8]}")
+                     f"{str(st.get('mode'))[:7]:<7} {intensity:>5} {done:>8} {p:>8}  {s['session'][:8]}{status}")
     return "\n".join(lines)
 
 

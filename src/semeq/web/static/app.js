@@ -4,7 +4,8 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   info: null, words: [], wordIndex: new Map(), upload: null, original: null,
-  region: [0, 0], seq: 0, jobSeq: 0, job: null, design: null, lastPreviewMs: null,
+  region: [0, 0], seq: 0, jobSeq: 0, understandSeq: 0, job: null, design: null, lastPreviewMs: null,
+  amounts: new Map(), sliderFor: null, committed: null,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -16,9 +17,10 @@ function showError(msg) {
 async function api(path, opts = {}) {
   const res = await fetch(path, opts);
   if (!res.ok) {
-    let msg = `${res.status} ${res.statusText}`;
-    try { const j = await res.json(); if (j.error) msg = j.error; } catch (e) { /* not JSON */ }
-    const err = new Error(msg); err.status = res.status; throw err;
+    let msg = `${res.status} ${res.statusText}`, body = {};
+    try { body = await res.json(); if (body.error) msg = body.error; } catch (e) { /* not JSON */ }
+    if (res.status === 503) msg += ` (retry in ${res.headers.get("Retry-After") || "a few"} s)`;
+    const err = new Error(msg); err.status = res.status; err.body = body; throw err;
   }
   return res;
 }
@@ -30,7 +32,22 @@ function ordinal(n) {
   const suffix = t >= 11 && t <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" }[r % 10] || "th");
   return `${r}${suffix}`;
 }
-const fmtP = (p) => (p < 0.0001 ? p.toExponential(1) : p.toFixed(4));
+// p-values as people read them: 0.0384, or 1.5e-5 below 0.001 (never "0.0000" or "0.00 %").
+const fmtP = (p) => (p < 0.001 ? p.toExponential(1) : p.toFixed(4));
+// Elements are built with the DOM, never from HTML strings: text stays text (a phrase or a file
+// name cannot inject markup), and sizes and colours go through the CSSOM (el.style), which the
+// page's Content-Security-Policy (style-src 'self') allows, where an inline style="" is refused.
+function el(tag, opts = {}, ...children) {
+  const e = document.createElement(tag);
+  if (opts.cls) e.className = opts.cls;
+  if (opts.text !== undefined) e.textContent = opts.text;
+  if (opts.title) e.title = opts.title;
+  if (opts.style) Object.assign(e.style, opts.style);
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+const LANGUAGE = { en: "English", es: "Spanish" };
+const langTitle = (code) => `collected in Audealize's ${LANGUAGE[code] || code}-language survey (the language of the contributors, not always of the word)`;
 function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
 
 // ---------------------------------------------------------------- audio player (sample-synchronous A/B)
@@ -52,6 +69,11 @@ class Player {
     if (this.playing) this._startTrack(tr, this.ctx.currentTime, this.position());
   }
   has(name) { return !!this.tracks[name]; }
+  removeTrack(name) {
+    const tr = this.tracks[name]; if (!tr) return;
+    if (tr.src) { try { tr.src.stop(); } catch (e) { /* already stopped */ } }
+    tr.gain.disconnect(); delete this.tracks[name];
+  }
   setLoop(a, b) {
     const p = this.position();
     this.loop = [a, b];
@@ -158,22 +180,25 @@ function drawBalance(b) {
   const all = inBand(b.balance_db).concat(...Object.values(cor).map(inBand));
   const m = Math.min(24, Math.max(9, Math.ceil(Math.max(...all.map(Math.abs)) / 3) * 3));
   const ax = axes(c, -m, m, "dB");
-  const legend = [];
-  if (cor.p10 && cor.p90) { band(ax, b.freqs_hz, cor.p10, cor.p90, "rgba(47,111,237,0.10)"); legend.push('<span><i style="background:rgba(47,111,237,.18)"></i>music reference 10–90 %</span>'); }
-  if (cor.p25 && cor.p75) { band(ax, b.freqs_hz, cor.p25, cor.p75, "rgba(47,111,237,0.18)"); legend.push('<span><i style="background:rgba(47,111,237,.32)"></i>25–75 %</span>'); }
-  if (cor.p50) { line(ax, b.freqs_hz, cor.p50, "rgba(47,111,237,0.6)", 1); legend.push('<span><i style="background:rgba(47,111,237,.6)"></i>median</span>'); }
-  else legend.push('<span><i style="background:#b8bec9"></i>0 dB = the reference balance</span>');
+  const key = (colour, text) => el("span", {}, el("i", { style: { background: colour } }), text);
+  const legend = [key("#d9822b", "this recording")];
+  if (cor.p10 && cor.p90) { band(ax, b.freqs_hz, cor.p10, cor.p90, "rgba(47,111,237,0.10)"); legend.push(key("rgba(47,111,237,0.18)", "music reference 10–90 %")); }
+  if (cor.p25 && cor.p75) { band(ax, b.freqs_hz, cor.p25, cor.p75, "rgba(47,111,237,0.18)"); legend.push(key("rgba(47,111,237,0.32)", "25–75 %")); }
+  if (cor.p50) { line(ax, b.freqs_hz, cor.p50, "rgba(47,111,237,0.6)", 1); legend.push(key("rgba(47,111,237,0.6)", "median")); }
+  else legend.push(key("#b8bec9", "0 dB = the reference balance"));
   line(ax, b.freqs_hz, b.balance_db, "#d9822b", 2.5);
-  legend.unshift('<span><i style="background:#d9822b"></i>this recording</span>');
-  if (b.cutoff_hz) legend.push(`<span>content ends near ${fmtFreq(b.cutoff_hz)}</span>`);
-  $("balance-legend").innerHTML = legend.join("");
+  if (b.cutoff_hz) legend.push(el("span", { text: `content ends near ${fmtFreq(b.cutoff_hz)}` }));
+  $("balance-legend").replaceChildren(...legend);
 }
-function drawEQ(d) {
+function drawEQ(d, message) {
   const c = $("eq");
   const vals = d ? d.curve.gain_db : [0];
   const m = Math.max(6, Math.ceil(Math.max(...vals.map(Math.abs)) / 3) * 3);
   const ax = axes(c, -m, m, "dB");
-  if (!d) return;
+  if (!d) {
+    if (message) { const g = ax.g; g.fillStyle = "#c23b22"; g.font = "14px system-ui, sans-serif"; g.textAlign = "center"; g.fillText(message, c.width / 2, c.height / 2 - 12); }
+    return;
+  }
   line(ax, d.curve.freqs_hz, d.curve.gain_db, "#2f6fed", 2.5);
   if (d.bands) {
     const b = d.bands, g = ax.g;
@@ -189,34 +214,33 @@ function drawEQ(d) {
 }
 function drawBands(d) {
   const body = $("bands").querySelector("tbody");
-  body.innerHTML = "";
-  if (!d || !d.bands) { $("bands-note").textContent = d && d.is_bypass ? "intensity 0: exact bypass, no EQ" : ""; return; }
+  body.replaceChildren();
+  if (!d || !d.bands) { $("bands-note").textContent = d && d.is_bypass ? "exact bypass: no EQ (the input unchanged)" : ""; return; }
   const b = d.bands;
   const rows = [["1 low shelf", b.low_shelf_gain_db, b.low_shelf_freq_hz, null], ["2 peak", b.peak1_gain_db, b.peak1_freq_hz, b.peak1_q],
     ["3 peak", b.peak2_gain_db, b.peak2_freq_hz, b.peak2_q], ["4 peak", b.peak3_gain_db, b.peak3_freq_hz, b.peak3_q],
     ["5 high shelf", b.high_shelf_gain_db, b.high_shelf_freq_hz, null]];
   for (const [name, g, f, q] of rows) {
-    const tr = document.createElement("tr");
-    tr.innerHTML = `<td>${name}</td><td>${g >= 0 ? "+" : ""}${g.toFixed(2)} dB</td><td>${f >= 1000 ? (f / 1000).toFixed(2) + " kHz" : f.toFixed(0) + " Hz"}</td><td>${q === null ? "0.71" : q.toFixed(2)}</td>`;
-    body.appendChild(tr);
+    body.append(el("tr", {}, el("td", { text: name }), el("td", { text: `${g >= 0 ? "+" : ""}${g.toFixed(2)} dB` }),
+      el("td", { text: f >= 1000 ? (f / 1000).toFixed(2) + " kHz" : f.toFixed(0) + " Hz" }),
+      el("td", { text: q === null ? "0.71" : q.toFixed(2) })));
   }
-  $("bands-note").textContent = d.bands_exact ? "These five bands are exactly what is applied (SAFE layout, shelves Q 0.71)."
-    : `One 5-band EQ fitted to the net change (error ${d.fit_rms_error_db} dB RMS); the applied cascade is exact.`;
+  $("bands-note").textContent = "These five bands are exactly what is applied (SAFE layout, shelves Q 0.71)" +
+    (d.fit_rms_error_db !== null ? `; they follow the designed change within ${d.fit_rms_error_db.toFixed(2)} dB RMS.` : ".");
 }
 function drawProfile(profile) {
-  const el = $("profile"); el.innerHTML = ""; el.classList.remove("empty");
+  const box = $("profile"); box.replaceChildren(); box.classList.remove("empty");
   const usePct = profile.some((e) => e.percentile !== null);
   $("profile-hint").textContent = usePct ? "percentile of each word vs the music reference" : "score 0–1: how much of each word the recording already has";
   for (const e of profile) {
     const v = usePct ? e.percentile : 100 * e.score;
-    const w = document.createElement("div"); w.className = "w";
-    w.innerHTML = `${e.word}<span class="lang">${e.language}</span>`; w.title = `use “${e.word}” as the word`;
+    const w = el("div", { cls: "w", text: e.word, title: `use “${e.word}” as the word` },
+      el("span", { cls: "lang", text: e.language, title: langTitle(e.language) }));
     w.onclick = () => { $("word").value = e.word; wordChanged(); };
-    const bar = document.createElement("div"); bar.className = "bar"; bar.innerHTML = `<div style="width:${Math.max(2, v).toFixed(1)}%"></div>`;
-    const val = document.createElement("div"); val.className = "v";
-    val.textContent = usePct ? `${ordinal(v)} pct` : e.score.toFixed(2);
-    if (usePct) val.title = `more “${e.word}” than ${Math.round(v)} % of the reference music`;
-    el.append(w, bar, val);
+    const bar = el("div", { cls: "bar" }, el("div", { style: { width: `${Math.max(2, v).toFixed(1)}%` } }));
+    const val = el("div", { cls: "v", text: usePct ? `${ordinal(v)} pct` : e.score.toFixed(2),
+      title: usePct ? `more “${e.word}” than ${Math.round(v)} % of the reference music` : "" });
+    box.append(w, bar, val);
   }
 }
 function drawWave() {
@@ -246,18 +270,23 @@ function drawWave() {
 function typeahead(input, list, onPick) {
   let items = [], sel = -1;
   const render = () => {
-    list.innerHTML = "";
+    list.replaceChildren();
     items.forEach((w, i) => {
-      const li = document.createElement("li"); if (i === sel) li.className = "sel";
-      li.innerHTML = `<span>${w.word}</span><span class="lang">${w.language}</span><span class="conf${w.low_confidence ? " low" : ""}" title="confidence ${w.confidence}"><div style="width:${(100 * w.confidence).toFixed(0)}%"></div></span>`;
+      const li = el("li", { cls: i === sel ? "sel" : "" }, el("span", { text: w.word }),
+        el("span", { cls: "lang", text: w.language, title: langTitle(w.language) }),
+        el("span", { cls: `conf${w.low_confidence ? " low" : ""}`, title: `confidence ${w.confidence}` },
+          el("div", { style: { width: `${(100 * w.confidence).toFixed(0)}%` } })));
       li.onmousedown = (ev) => { ev.preventDefault(); pick(w.word); };
-      list.appendChild(li);
+      list.append(li);
     });
     list.hidden = items.length === 0;
   };
-  const pick = (word) => { input.value = word; items = []; render(); onPick(word); };
+  // A phrase is welcome ("a bit warmer", "less boomy"): the list completes its last word.
+  const head = () => { const v = input.value; const i = v.search(/\S+$/); return i < 0 ? v : v.slice(0, i); };
+  const pick = (word) => { input.value = head() + word; items = []; render(); onPick(input.value.trim()); };
   input.addEventListener("input", () => {
-    const q = input.value.trim().toLowerCase();
+    const m = input.value.match(/(\S+)$/);
+    const q = m ? m[1].toLowerCase() : "";
     if (!q) { items = []; render(); return; }
     const starts = [], has = [];
     for (const w of state.words) {
@@ -281,19 +310,101 @@ function settings() {
   const mode = document.querySelector('input[name="mode"]:checked').value;
   const blend = $("blend").value.trim();
   const s = { target: $("word").value.trim(), mode };
-  if ($("auto").checked) s.intensity = "auto"; else s.intensity = parseFloat($("intensity").value);
+  // A phrase that names an amount ("a bit warmer": 0.3) sets the intensity, as on the command line,
+  // until the slider is moved for that phrase; then the slider wins (and the server notes it).
+  const amount = state.amounts.get(s.target);
+  if ($("auto").checked) s.intensity = "auto";
+  else if (amount === undefined || amount === null || state.sliderFor === s.target) s.intensity = parseFloat($("intensity").value);
   if (blend) { s.blend = blend; s.alpha = parseFloat($("alpha").value); }
   return s;
 }
 function wordMeta() {
   const w = state.wordIndex.get($("word").value.trim().toLowerCase());
-  $("word-meta").textContent = w ? `${w.language === "es" ? "Spanish" : "English"} · confidence ${w.confidence.toFixed(2)}${w.low_confidence ? " (low)" : ""}` : "";
+  const meta = $("word-meta");
+  meta.textContent = w ? `${LANGUAGE[w.language] || w.language} survey · confidence ${w.confidence.toFixed(2)}${w.low_confidence ? " (low)" : ""}` : "";
+  meta.title = w ? langTitle(w.language) : "";
 }
+function modeHelp() {
+  const mode = document.querySelector('input[name="mode"]:checked').value;
+  $("mode-help").textContent = state.info && state.info.mode_help ? `${mode}: ${state.info.mode_help[mode]}` : "";
+}
+
+// How the server understands the word box, shown under it as the user types (debounced).
+function showUnderstood(description, err) {
+  const box = $("understood");
+  box.replaceChildren(); box.classList.toggle("bad", !!err);
+  if (description) { box.textContent = description; return; }
+  if (!err) return;
+  box.append(el("span", { text: err.error || "not understood" }));
+  const suggestions = err.suggestions || [];
+  if (suggestions.length) {
+    box.append(el("span", { cls: "muted", text: " · try " }));
+    const blend = $("blend").value.trim();
+    const inBlend = blend && (err.error || "").includes(`'${blend}'`);
+    for (const w of suggestions) {
+      const chip = el("button", { cls: "chip", text: w, title: `use “${w}”` });
+      chip.onclick = () => {
+        const input = inBlend ? $("blend") : $("word");
+        input.value = input.value.trim().replace(/\S+$/, w);
+        wordChanged();
+      };
+      box.append(chip);
+    }
+  }
+}
+const understandNow = debounce(async () => {
+  const text = $("word").value.trim(), seq = ++state.understandSeq;
+  if (!text) { showUnderstood(null, null); return; }
+  try {
+    const res = await fetch(`/api/understand?text=${encodeURIComponent(text)}`);
+    const body = await res.json();
+    if (res.ok) state.amounts.set(text, body.understood.intensity);
+    if (seq !== state.understandSeq) return;
+    if (res.ok) showUnderstood(body.description, null); else showUnderstood(null, body);
+    if (res.ok && text === state.committed) settingsChanged();  // its amount may change the intensity
+  } catch (e) { /* the next keystroke asks again */ }
+}, 150);
+
+// An unknown word: nothing on screen may still show the previous word's EQ.
+function markStale(err) {
+  state.design = null; state.seq++; state.jobSeq++;
+  document.body.dataset.stale = "1";
+  drawEQ(null, "no EQ: the word is not understood");
+  drawBands(null);
+  $("eq-hint").textContent = "nothing applied: the settings above are not understood";
+  $("suggestion").textContent = "";
+  $("preview-info").textContent = "";
+  setDownloads(null);
+  $("render-bar").style.width = "0%";
+  $("render-info").textContent = "full render: waiting for a word the engine understands";
+  if (player) player.removeTrack("B");
+  selectAB("A");
+  $("btn-b").disabled = true; $("abx-begin").disabled = true;
+  showUnderstood(null, err);
+}
+function clearStale() {
+  delete document.body.dataset.stale;
+  $("btn-b").disabled = false;
+}
+
 let lastWord = null;
-function wordChanged() {
-  wordMeta();
+function settingsChanged() {
   const key = JSON.stringify(settings());
   if (key !== lastWord) { lastWord = key; update(); }
+}
+function wordChanged() {
+  state.committed = $("word").value.trim();
+  wordMeta(); understandNow(); settingsChanged();
+}
+function showIntensity(x) { $("intensity").value = x; $("intensity-out").textContent = x.toFixed(2); }
+function explain(d) {
+  const parts = [];
+  if (d.suggestion) parts.push(`auto-intensity: ${d.suggestion.explanation}`);
+  parts.push(...(d.notes || []));
+  const entry = state.upload && state.upload.analysis.profile.find((e) => e.word === d.settings.label);
+  if (entry && d.settings.mode === "toward" && d.need !== null && d.need < 0.3)
+    parts.push(`(this recording has more “${entry.word}” than ${Math.round(entry.percentile)} % of the reference music)`);
+  return parts.join(" · ");
 }
 const update = debounce(async () => {
   if (!state.upload) return;
@@ -310,31 +421,35 @@ const update = debounce(async () => {
     const buf = rawBuffer(await res.arrayBuffer(), parseInt(res.headers.get("X-Semeq-Channels"), 10),
       parseInt(res.headers.get("X-Semeq-Sample-Rate"), 10));
     if (seq !== state.seq) return; // a newer change is on its way
-    showError(null);
+    showError(null); clearStale();
     state.design = d;
     player.setTrack("A", state.original, 0, origDb);
     player.setTrack("B", buf, state.region[0], 0);
+    if (document.body.dataset.ab === "B") selectAB("B");
     const ms = performance.now() - t0;
     state.lastPreviewMs = ms;
     $("preview-info").textContent = `preview of ${(state.region[1] - state.region[0]).toFixed(1)} s ready in ${(ms / 1000).toFixed(2)} s (server ${(serverMs / 1000).toFixed(2)} s) · A lowered ${(-origDb).toFixed(1)} dB to match`;
     $("preview-info").dataset.ms = ms.toFixed(0);
-    if (d.settings.auto_intensity) { $("intensity").value = d.intensity; $("intensity-out").textContent = d.intensity.toFixed(2); }
-    $("suggestion").textContent = d.suggestion ? `auto-intensity: ${d.suggestion.explanation}` : (d.notes || []).join(" ");
-    $("eq-hint").textContent = `${d.settings.mode} “${d.settings.target}”${d.settings.blend ? " + “" + d.settings.blend + "” " + d.settings.alpha.toFixed(2) : ""}, intensity ${d.intensity.toFixed(2)}, ${d.change_rms_db.toFixed(2)} dB RMS change`;
+    state.amounts.set(d.settings.target, d.request.target.intensity);
+    if (d.settings.auto_intensity || d.settings.intensity_source === "amount") showIntensity(d.intensity);
+    $("suggestion").textContent = explain(d);
+    const blend = d.settings.blend ? ` + “${d.settings.blend}” ${d.settings.alpha.toFixed(2)}` : "";
+    $("eq-hint").textContent = `${d.settings.mode} “${d.settings.target}”${blend}, intensity ${d.intensity.toFixed(2)}, ${d.change_rms_db.toFixed(2)} dB RMS change`;
     drawEQ(d);
-    // The table shows the full design's five bands (what the download applies); a preview's
-    // quicker design is shown until it arrives.
+    // The table shows the full design's five bands (what the download applies); the preview's
+    // warm-started design is shown until it arrives.
     drawBands(d);
     if (!d.is_bypass) fetchBands(s, seq);
     $("play").disabled = false; $("abx-begin").disabled = d.is_bypass;
     scheduleRender();
   } catch (e) {
-    if (seq === state.seq) { showError(e.message); $("preview-info").textContent = ""; }
+    if (seq !== state.seq) return;
+    $("preview-info").textContent = "";
+    if (e.status === 422) markStale(e.body); else showError(e.message);
   }
 }, 120);
 
 async function fetchBands(s, seq) {
-  // The 5-band fit of the net curve is only shown, never applied: it comes after the preview.
   try {
     const d = await (await postJSON(`/api/uploads/${state.upload.upload}/design`, s)).json();
     if (seq === state.seq) { state.design = d; drawEQ(d); drawBands(d); }
@@ -343,7 +458,7 @@ async function fetchBands(s, seq) {
 
 const scheduleRender = debounce(startRender, 600);
 async function startRender() {
-  if (!state.upload) return;
+  if (!state.upload || document.body.dataset.stale) return;
   const s = settings(), seq = ++state.jobSeq;
   const upload = state.upload.upload;
   setDownloads(null);
@@ -357,25 +472,50 @@ async function startRender() {
       const st = await (await api(`/api/jobs/${job.job}`)).json();
       $("render-bar").style.width = `${(100 * st.progress).toFixed(0)}%`;
       $("render-info").textContent = `full render: ${st.state} ${(100 * st.progress).toFixed(0)} %`;
-      if (st.state === "failed" || st.state === "cancelled") { $("render-info").textContent = `full render ${st.state}: ${st.error}`; return; }
+      if (["failed", "cancelled", "replaced"].includes(st.state)) { $("render-info").textContent = `full render ${st.state}: ${st.error}`; return; }
       if (st.state === "done") {
         const buf = await decode(await api(`/api/jobs/${job.job}/listen.wav`));
         if (seq !== state.jobSeq) return;
         player.setTrack("A", state.original, 0, st.original_gain_db);
         player.setTrack("B", buf, 0, 0);
+        if (document.body.dataset.ab === "B") selectAB("B");
         $("render-info").textContent = `full render done: ${st.download_name}`;
-        setDownloads(job.job, st.download_name);
+        setDownloads(job.job, st.download_name, st.presets);
         return;
       }
     }
   } catch (e) { if (seq === state.jobSeq) $("render-info").textContent = `full render failed: ${e.message}`; }
 }
-function setDownloads(job, name) {
+function setDownloads(job, name, presets = []) {
   for (const [id, path] of [["dl-audio", "download"], ["dl-settings", "settings.json"]]) {
     const a = $(id);
     if (job) { a.href = `/api/jobs/${job}/${path}`; a.classList.remove("disabled"); a.setAttribute("download", id === "dl-audio" ? name : ""); }
     else { a.removeAttribute("href"); a.classList.add("disabled"); }
   }
+  setPresets(job ? presets : []);
+}
+
+// One download per preset format the server offers (semeq.export.FORMATS, from /api/info); a format
+// whose plugin cannot hold this render's setting stays disabled and the page says why.
+const PRESET_LABEL = { lsp: "LSP (LV2)", apo: "Equalizer APO", easyeffects: "EasyEffects", audacity: "Audacity", "audacity-xml": "Audacity XML" };
+function buildPresetLinks(formats) {
+  $("presets").replaceChildren(...formats.map((f) => {
+    const a = el("a", { cls: "button preset disabled", text: PRESET_LABEL[f.format] || f.format, title: `${f.title} · loads in: ${f.hosts}` });
+    a.id = `dl-preset-${f.format}`; a.dataset.format = f.format;
+    return a;
+  }));
+}
+function setPresets(presets) {
+  const byFormat = new Map(presets.map((p) => [p.format, p]));
+  const refused = [];
+  for (const a of document.querySelectorAll("#presets a")) {
+    const p = byFormat.get(a.dataset.format);
+    a.classList.toggle("refused", !!(p && p.error));
+    if (p && p.url) { a.href = p.url; a.setAttribute("download", p.filename); a.classList.remove("disabled"); }
+    else { a.removeAttribute("href"); a.removeAttribute("download"); a.classList.add("disabled"); }
+    if (p && p.error) refused.push(`${a.textContent}: ${p.error}`);
+  }
+  $("preset-error").textContent = refused.join(" · ");
 }
 
 // ---------------------------------------------------------------- upload
@@ -406,6 +546,7 @@ async function uploadFile(file) {
 
 // ---------------------------------------------------------------- transport
 function selectAB(which) {
+  if (which === "B" && $("btn-b").disabled) return; // nothing to hear as B: the word is not understood
   if (player) player.select(which);
   $("btn-a").classList.toggle("active", which === "A"); $("btn-b").classList.toggle("active", which === "B");
   document.body.dataset.ab = which;
@@ -485,9 +626,10 @@ function abxFinish(r) {
   $("res-p").textContent = fmtP(r.result.p_value);
   const sig = r.result.p_value < 0.05;
   const v = $("res-verdict"); v.classList.toggle("sig", sig);
-  v.textContent = sig ? `Below 0.05: you heard a difference (guessing would do this well ${(100 * r.result.p_value).toFixed(2)} % of the time).`
+  v.textContent = sig ? `Below 0.05: you heard a difference (guessing does at least this well with probability p = ${fmtP(r.result.p_value)}).`
     : "Not below 0.05: these answers are consistent with guessing; the difference was not reliably heard.";
-  $("res-trials").innerHTML = r.trials.map((t) => `<span class="${t.correct ? "ok" : "no"}" title="trial ${t.trial}: X was ${t.x}, answered ${t.answer}, ${(t.response_ms / 1000).toFixed(1)} s">${t.trial}</span>`).join("");
+  $("res-trials").replaceChildren(...r.trials.map((t) => el("span", { cls: t.correct ? "ok" : "no", text: String(t.trial),
+    title: `trial ${t.trial}: X was ${t.x}, answered ${t.answer}, ${(t.response_ms / 1000).toFixed(1)} s` })));
   $("res-what").textContent = $("abx-what").textContent;
   $("view-history").hidden = false;
   document.body.dataset.abxDone = "1";
@@ -498,13 +640,16 @@ async function loadHistory() {
   try {
     const h = await (await api("/api/abx/history")).json();
     $("db-path").textContent = h.db;
-    const body = $("history").querySelector("tbody"); body.innerHTML = "";
+    const body = $("history").querySelector("tbody"); body.replaceChildren();
     for (const s of h.sessions) {
-      const tr = document.createElement("tr"); if (s.p_value !== null && s.p_value < 0.05) tr.className = "sig";
       const st = s.settings, word = st.target + (st.blend ? ` + ${st.blend}` : "");
-      const inten = st.intensity === null ? `auto (${st.intensity_applied})` : st.intensity.toFixed(2);
-      tr.innerHTML = `<td>${s.created_at.slice(0, 16).replace("T", " ")}</td><td>${s.file_name}</td><td>${word}</td><td>${st.mode}</td><td class="num">${inten}</td><td class="num">${s.correct}/${s.answered}${s.answered < s.n_trials ? " of " + s.n_trials : ""}</td><td class="num">${s.p_value === null ? "–" : fmtP(s.p_value)}</td>`;
-      body.appendChild(tr);
+      const inten = st.intensity === null ? `auto (${st.intensity_applied})` : Number(st.intensity).toFixed(2);
+      // An unfinished session shows no result: not even to this page (see the README on ABX).
+      const score = s.complete ? `${s.correct}/${s.answered}` : `unfinished (${s.answered} of ${s.n_trials})`;
+      body.append(el("tr", { cls: s.p_value !== null && s.p_value < 0.05 ? "sig" : "" },
+        el("td", { text: s.created_at.slice(0, 16).replace("T", " ") }), el("td", { text: s.file_name }),
+        el("td", { text: word }), el("td", { text: st.mode }), el("td", { cls: "num", text: inten }),
+        el("td", { cls: "num", text: score }), el("td", { cls: "num", text: s.p_value === null ? "–" : fmtP(s.p_value) })));
     }
   } catch (e) { showError(e.message); }
 }
@@ -521,13 +666,17 @@ async function init() {
     const v = await (await api("/api/vocabulary")).json();
     state.words = v.words;
     for (const w of v.words) if (!state.wordIndex.has(w.word.toLowerCase())) state.wordIndex.set(w.word.toLowerCase(), w);
-    $("limits").textContent = `WAV, FLAC, OGG, MP3, AIFF · up to ${(state.info.max_upload_bytes / 1048576).toFixed(0)} MB and ${(state.info.max_duration_s / 60).toFixed(0)} min · ${state.words.length} words (English and Spanish)`;
-    for (const r of document.querySelectorAll('input[name="mode"]')) r.disabled = !state.info.modes.includes(r.value);
-    if (!state.info.modes.includes("match")) document.querySelector('input[value="match"]').parentElement.title = "needs a newer semeq engine";
+    $("limits").textContent = `WAV, FLAC, OGG, MP3, AIFF · up to ${(state.info.max_upload_bytes / 1048576).toFixed(0)} MB and ${(state.info.max_duration_s / 60).toFixed(0)} min · ${state.words.length} words (English and Spanish surveys), or a phrase`;
+    for (const r of document.querySelectorAll('input[name="mode"]')) {
+      r.disabled = !state.info.modes.includes(r.value);
+      r.parentElement.title = state.info.mode_help[r.value] || "";
+    }
+    modeHelp();
+    buildPresetLinks(state.info.export_formats || []);
     $("status").textContent = `semeq ${state.info.semeq} · ready`;
     document.body.dataset.ready = "1";
   } catch (e) { showError(`cannot reach the semeq server: ${e.message}`); }
-  wordMeta(); drawEQ(null);
+  wordMeta(); understandNow(); drawEQ(null);
 }
 window.addEventListener("DOMContentLoaded", () => {
   const drop = $("drop");
@@ -537,11 +686,15 @@ window.addEventListener("DOMContentLoaded", () => {
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) uploadFile(e.dataTransfer.files[0]); });
   typeahead($("word"), $("word-list"), wordChanged);
+  $("word").addEventListener("input", () => { wordMeta(); understandNow(); });
   typeahead($("blend"), $("blend-list"), () => { $("alpha").disabled = !$("blend").value.trim(); wordChanged(); });
-  $("intensity").addEventListener("input", () => { $("intensity-out").textContent = parseFloat($("intensity").value).toFixed(2); update(); });
+  $("intensity").addEventListener("input", () => {
+    state.sliderFor = $("word").value.trim();
+    $("intensity-out").textContent = parseFloat($("intensity").value).toFixed(2); update();
+  });
   $("auto").addEventListener("change", () => { $("intensity").disabled = $("auto").checked; update(); });
   $("alpha").addEventListener("input", () => { $("alpha-out").textContent = parseFloat($("alpha").value).toFixed(2); update(); });
-  for (const r of document.querySelectorAll('input[name="mode"]')) r.addEventListener("change", update);
+  for (const r of document.querySelectorAll('input[name="mode"]')) r.addEventListener("change", () => { modeHelp(); update(); });
   $("play").onclick = togglePlay;
   $("btn-a").onclick = () => selectAB("A"); $("btn-b").onclick = () => selectAB("B");
   $("start").onchange = () => setRegion(parseFloat($("start").value), parseFloat($("end").value), true);
