@@ -68,10 +68,10 @@ def make_files(folder: Path, n_files: int, minutes: float) -> list[Path]:
 
 def in_process_work(files: list[Path], out: Path) -> list[float]:
     """Seconds of apply_file per file, serially in this process (the per-file work)."""
-    from semeq.batch import load_engine
+    from semeq.adaptive import SemanticEQ
     from semeq.pipeline import apply_file
 
-    engine = load_engine(None)
+    engine = SemanticEQ.load(None)
     request = engine.request("warm", 0.5)
     out.mkdir(parents=True, exist_ok=True)
     times = []
@@ -135,9 +135,10 @@ def trim_effect(files: list[Path], out: Path) -> tuple[float, float]:
 
     from distributed import Client, LocalCluster
 
-    from semeq.batch import BatchSettings, find_inputs, load_engine, plan_batch, process_one, run_batch
+    from semeq.adaptive import SemanticEQ
+    from semeq.batch import BatchSettings, find_inputs, plan_batch, process_one, run_batch
 
-    settings = BatchSettings(request=load_engine(None).request("warm", 0.5))
+    settings = BatchSettings(request=SemanticEQ.load(None).request("warm", 0.5))
     out.mkdir(parents=True, exist_ok=True)
     try:
         with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR) as c, \

@@ -172,8 +172,8 @@ def test_a_local_cluster_writes_what_apply_writes_with_one_ledger_line_each(tmp_
     code, stdout, err = _run(capsys, "batch", lib, "-o", out, *SETTINGS, "--workers", "2")
     assert code == 0, err
     assert "4 done, 0 skipped, 0 failed" in stdout and "local Dask cluster of 2 workers" in stdout
-    outputs = {f: out / f.parent.relative_to(lib) / (f.stem + "_warm_0_50" + (".wav" if f.suffix == ".dat" else f.suffix))
-               for f in files}
+    suffix = {".dat": ".wav"}  # take.dat, WAV by content: a .wav output
+    outputs = {f: out / f.parent.relative_to(lib) / (f.stem + "_warm_0_50" + suffix.get(f.suffix, f.suffix)) for f in files}
     applied = {}
     for f, o in outputs.items():
         expected, facts = _apply(capsys, f, tmp_path / "ref" / o.name)
@@ -228,7 +228,8 @@ def test_a_rerun_skips_everything_and_touches_nothing_then_redoes_only_what_chan
     code, stdout, _ = _run(capsys, *argv, "--json")
     assert code == 0 and (json.loads(stdout)["done"], json.loads(stdout)["skipped"]) == (1, 2)
     after = _mtimes(out)
-    assert after["f0_warm_0_50.wav"] == before["f0_warm_0_50.wav"] and after["f2_warm_0_50.wav"] == before["f2_warm_0_50.wav"]
+    for name in ("f0_warm_0_50.wav", "f2_warm_0_50.wav"):
+        assert after[name] == before[name]
     assert (out / "f1_warm_0_50.wav").read_bytes() != contents["f1_warm_0_50.wav"]
 
     # Other settings under the same names: redone (the folder's outputs are the batch's own).
@@ -479,3 +480,16 @@ def test_without_dask_both_front_ends_run_the_files_in_this_process_and_say_so(t
     for k in range(2):
         name = f"f{k}_warm_0_50.wav"
         assert (tmp_path / "applied" / name).read_bytes() == (tmp_path / "out" / name).read_bytes()
+
+
+def test_a_ledger_line_exports_the_preset_semeq_apply_exports(tmp_path, capsys):
+    src = _write(tmp_path / "lib" / "song.wav", 3.0, 5)
+    out = tmp_path / "out"
+    assert _run(capsys, "batch", src, "-o", out, *SETTINGS, "--workers", "1")[0] == 0
+    from_ledger, from_apply = tmp_path / "ledger.txt", tmp_path / "apply.txt"
+    code, _, err = _run(capsys, "export", out / LEDGER_NAME, "--entry", "1", "--format", "apo", "-o", from_ledger)
+    assert code == 0, err
+    code, _, err = _run(capsys, "apply", src, *SETTINGS, "-o", tmp_path / "applied.wav",
+                        "--export", f"apo:{from_apply}")
+    assert code == 0, err
+    assert from_ledger.read_text() == from_apply.read_text()

@@ -9,7 +9,7 @@ The engine
 ----------
 :func:`run_batch` runs the files on **Dask distributed** (``pip install "semeq[dask]"``): a
 ``LocalCluster`` of ``workers`` single-threaded processes, or the user's cluster through
-``scheduler="tcp://HOST:PORT"``. Each worker loads the models once (:func:`load_engine` caches
+``scheduler="tcp://HOST:PORT"``. Each worker loads the models once (:func:`worker_engine` caches
 them per process) and holds a few hundred MB whatever the track length (``apply_file`` works in
 constant memory). Paths travel as absolute paths, so every worker must see them at the same
 place: a shared filesystem. Without Dask installed the same driver runs the files one after the
@@ -77,7 +77,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AUDIO_SUFFIXES", "MANIFEST_SUFFIXES", "LEDGER_NAME", "BatchInput", "BatchItem", "BatchSettings",
            "BatchSummary", "Ledger", "auto_name", "audio_info", "dask_available", "find_inputs", "read_manifest",
-           "load_engine", "plan_batch", "process_one", "run_batch", "ledger_line", "read_report"]
+           "worker_engine", "plan_batch", "process_one", "run_batch", "ledger_line", "read_report"]
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3"}
 """Suffixes taken as audio without reading the file (a corrupt one is then reported, not ignored)."""
@@ -109,9 +109,9 @@ def auto_name(input_path: Path, out_dir: Path, request: "EQRequest") -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def load_engine(models: str | None) -> "SemanticEQ":
-    """The engine of this process (the shipped models, or those in the folder ``models``), loaded
-    once: a batch worker loads it for its first file and keeps it."""
+def worker_engine(models: str | None) -> "SemanticEQ":
+    """The engine of this worker process (the shipped models, or those in the folder ``models``),
+    loaded for its first file and kept for the next ones."""
     from .adaptive import SemanticEQ
 
     return SemanticEQ.load(models)
@@ -234,7 +234,8 @@ def find_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = True, b
             return
         for root, dirs, files in os.walk(folder):
             root_path = Path(root)
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _within(root_path / d, excluded))
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                             and not (excluded and _within(root_path / d, excluded)))
             if not recursive:
                 dirs[:] = []
             for name in sorted(files):
@@ -300,8 +301,9 @@ def plan_batch(inputs: Sequence[BatchInput], out_dir: str | os.PathLike, setting
     """Every output's path, checked before any file is processed; all problems in one message.
 
     Outputs are named by :func:`auto_name` (in the input's format; a file recognised as audio
-    by its content, with another suffix, in its container's format, else WAV). Output folders below ``out_dir`` (for inputs found in subfolders) are created. With a
-    ``ledger``, inputs recorded as done with these settings are planned to skip (module notes).
+    by its content, with another suffix, in its container's format, else WAV). Output folders
+    below ``out_dir`` (for inputs found in subfolders) are created. With a ``ledger``, inputs
+    recorded as done with these settings are planned to skip (module notes).
 
     Raises
     ------
@@ -435,7 +437,8 @@ def ledger_line(record: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
 
     Fields: ``time`` (UTC, ISO 8601), ``input``, ``output`` (absolute paths), ``status``
     (``done`` | ``failed`` | ``skipped``), ``error`` (the reason, for ``failed``), ``input_sha256``,
-    ``settings`` (:meth:`BatchSettings.to_dict`), ``intensity`` (as applied; chosen when auto),
+    ``settings`` (:meth:`BatchSettings.to_dict`), ``target`` and ``blend`` (as the user would name
+    them), ``intensity`` (as applied; chosen when auto),
     ``bands`` (the five bands applied: the 13 values of :class:`semeq.params.EQParams`; null for a
     bypass), ``fit_error_db`` (RMS error of that setting against the designed curve),
     ``output_gain_db``, ``sample_rate``,
@@ -452,11 +455,13 @@ def ledger_line(record: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
     applied = cascade[0] if len(cascade) == 1 else None  # the one 5-band setting applied; none for a bypass
     fit = eq.get("fit_5band") or {}
     before, after = facts.get("before") or {}, facts.get("after") or {}
+    request = settings.get("request") or {}
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "input": record["input_abs"], "output": record["output_abs"], "status": record["status"],
         "error": record.get("error"), "input_sha256": record.get("input_sha256"), "settings": settings,
-        "intensity": eq.get("intensity"),
+        "target": eq.get("target", (request.get("target") or {}).get("label")),
+        "blend": eq.get("blend", (request.get("blend") or {}).get("label")), "intensity": eq.get("intensity"),
         "bands": None if applied is None else {k: round(v, 4) for k, v in applied.items()},
         "fit_error_db": None if applied is None else fit.get("rms_error_db"),
         "output_gain_db": facts.get("output_gain_db"), "sample_rate": facts.get("sample_rate"),
@@ -534,7 +539,7 @@ def process_one(src: str, dst: str, settings: BatchSettings, expect_sha256: str 
         record["status"] = "skipped"
     else:
         try:
-            result = apply_file(src, dst, settings.request, engine=load_engine(settings.models), force=True,
+            result = apply_file(src, dst, settings.request, engine=worker_engine(settings.models), force=True,
                                 subtype=settings.subtype, progress=_StopCheck(stop) if stop else False)
             record.update(status="done", facts=result.to_dict())
         except BatchStopped:
@@ -925,9 +930,9 @@ def run_batch(items: Sequence[BatchItem], settings: BatchSettings, *, workers: i
 
 
 # -- the report ----------------------------------------------------------------------------------
-REPORT_COLUMNS = ("input", "output", "status", "error", "intensity", "output_gain_db", "sample_rate",
-                  "loudness_in_lufs", "loudness_out_lufs", "true_peak_out_dbtp", "fit_error_db", "duration_s", "seconds", "worker",
-                  "worker_peak_rss_mb", "input_sha256", "time", "attempts")
+REPORT_COLUMNS = ("input", "output", "status", "error", "target", "blend", "intensity", "output_gain_db",
+                  "sample_rate", "loudness_in_lufs", "loudness_out_lufs", "true_peak_out_dbtp", "fit_error_db",
+                  "duration_s", "seconds", "worker", "worker_peak_rss_mb", "input_sha256", "time", "attempts")
 """The columns of :func:`read_report`'s rows (and of ``semeq batch --report --csv``, with the bands)."""
 
 

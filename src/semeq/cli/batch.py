@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run on this Dask scheduler's workers instead of a local cluster")
     p.add_argument("--json", action="store_true", help="print the summary (or the report) as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one on a terminal)")
-    p.add_argument("--report", metavar="OUTDIR", help="print the table of OUTDIR's ledger (each input's latest line) and exit")
+    p.add_argument("--report", metavar="OUTDIR",
+                   help="print the table of OUTDIR's ledger (each input's latest line) and exit")
     p.add_argument("--csv", action="store_true", help="with --report: CSV on stdout, the five bands as columns")
     p.set_defaults(func=run)
 
@@ -99,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_summary(summary) -> None:
     d = summary.to_dict()
-    rate = f", {summary.audio_s / summary.seconds:.1f} audio hours per hour" if summary.seconds > 0 and d["done"] else ""
+    rate = ""
+    if summary.seconds > 0 and d["done"]:
+        rate = f", {summary.audio_s / summary.seconds:.1f} audio hours per hour"
     print(f"semeq batch: {d['done']} done, {d['skipped']} skipped, {d['failed']} failed"
           + (f", {d['not_done']} not done" if d["not_done"] else "")
           + f" in {summary.seconds:.1f} s {summary.where} ({d['audio_hours']:.3f} audio hours{rate})")
@@ -136,7 +139,8 @@ def _report(out_dir: Path, *, csv_out: bool, as_json: bool) -> int:
         print(f"{row['status']:8} {_fmt(row.get('intensity'), '6.2f')} {_fmt(row.get('output_gain_db'), '7.2f')} "
               f"{_fmt(row.get('loudness_in_lufs'), '7.1f')} {_fmt(row.get('loudness_out_lufs'), '8.1f')} "
               f"{_fmt(row.get('true_peak_out_dbtp'), '6.1f')} {_fmt(row.get('fit_error_db'), '6.2f')} "
-              f"{_fmt(row.get('duration_s'), '8.1f')} {_fmt(row.get('seconds'), '7.2f')} {row['attempts']:5d}  {row['input']}")
+              f"{_fmt(row.get('duration_s'), '8.1f')} {_fmt(row.get('seconds'), '7.2f')} {row['attempts']:5d}  "
+              f"{row['input']}")
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("done", "failed", "skipped")}
     audio_h = sum(r.get("duration_s") or 0.0 for r in rows if r["status"] == "done") / 3600.0
     work_s = sum(r.get("seconds") or 0.0 for r in rows if r["status"] == "done")
