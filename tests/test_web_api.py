@@ -191,6 +191,77 @@ def test_full_render_is_semeq_apply_sample_for_sample(client, engine, tmp_path, 
     assert settings["request"]["target"]["terms"][0]["word"] == "warm"
 
 
+def _with_glare_bursts(audio: np.ndarray, sample_rate: int, gain_db: float = 18.0) -> np.ndarray:
+    """Music-like noise with 0.25 s bursts of 5-10 kHz noise, ``gain_db`` above its own level there,
+    starting at 0.5 s and every second after (the recording's typical balance ignores them)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    rng = np.random.default_rng(7)
+    sos = butter(4, (5000, 10000), btype="bandpass", fs=sample_rate, output="sos")
+    level = np.sqrt(np.mean(sosfiltfilt(sos, audio, axis=-1) ** 2)) * 10 ** (gain_db / 20)
+    out, m = audio.copy(), int(0.25 * sample_rate)
+    for t0 in np.arange(0.5, audio.shape[1] / sample_rate - 0.25, 1.0):
+        i = int(t0 * sample_rate)
+        noise = sosfiltfilt(sos, rng.standard_normal((audio.shape[0], m)), axis=-1)
+        out[:, i : i + m] += noise / np.std(noise) * level * np.hanning(m)
+    return 0.5 * out / np.max(np.abs(out))
+
+
+@pytest.mark.parametrize("rate,fmt,subtype", [(44100, "WAV", "PCM_16"), (48000, "FLAC", "PCM_24")])
+def test_dynamic_download_and_api_apply_are_semeq_apply_dynamic_sample_for_sample(client, engine, tmp_path, rate, fmt, subtype):
+    """The page's render and /api/apply with dynamic=1 both write what apply_file(..., dynamic=True) writes."""
+    from semeq.pipeline import apply_file
+
+    data = _file(_with_glare_bursts(_music_like(4.0, sample_rate=rate, seed=5), rate), rate, fmt=fmt, subtype=subtype)
+    suffix = "." + fmt.lower()
+    src, dst, plain = tmp_path / ("in" + suffix), tmp_path / ("out" + suffix), tmp_path / ("static" + suffix)
+    src.write_bytes(data)
+    request = engine.seq.request("warm", 0.8, dynamic=True)
+    apply_file(src, dst, request, engine=engine.seq)
+    apply_file(src, plain, engine.seq.request("warm", 0.8), engine=engine.seq)
+    expected, _ = sf.read(dst, always_2d=True, dtype="int32")
+    assert np.any(expected != sf.read(plain, always_2d=True, dtype="int32")[0])  # the dynamic part acted
+
+    u = _upload(client, data, name="take" + suffix)
+    job = client.post(f"/api/uploads/{u['upload']}/render", json={"target": "warm", "intensity": 0.8, "dynamic": True}).json()["job"]
+    assert _wait(client, job)["state"] == "done"
+    r = client.get(f"/api/jobs/{job}/download")
+    assert f'filename="take_warm_toward_dynamic_0_80{suffix}"' in r.headers["content-disposition"]
+    np.testing.assert_array_equal(sf.read(io.BytesIO(r.content), always_2d=True, dtype="int32")[0], expected)
+
+    r = client.post("/api/apply", files={"file": ("take" + suffix, data)},
+                    data={"target": "warm", "intensity": "0.8", "dynamic": "1"})
+    assert r.status_code == 200, r.text
+    assert json.loads(r.headers["X-Semeq-Settings"])["settings"]["dynamic"] is True
+    np.testing.assert_array_equal(sf.read(io.BytesIO(r.content), always_2d=True, dtype="int32")[0], expected)
+
+
+def test_dynamic_preview_differs_from_the_static_one_during_the_bursts(client):
+    """The loop preview with dynamic differs from the static one: "less bright" moves its lows
+    while the highs flare (the bursts), and hardly between them."""
+    from scipy.signal import butter, sosfilt
+
+    audio = _with_glare_bursts(_music_like(5.0, seed=6), SR)
+    u = _upload(client, _file(audio))
+    body = {"target": "less bright", "intensity": 0.8, "start_s": 1.0, "end_s": 4.0}
+    static = sf.read(io.BytesIO(client.post(f"/api/uploads/{u['upload']}/preview", json=body).content), always_2d=True)[0].T
+    r = client.post(f"/api/uploads/{u['upload']}/preview", json=body | {"dynamic": True})
+    assert r.status_code == 200, r.text
+    assert json.loads(r.headers["X-Semeq-Design"])["settings"]["dynamic"] is True
+    dynamic = sf.read(io.BytesIO(r.content), always_2d=True)[0].T
+    assert dynamic.shape == static.shape
+    lp = butter(4, 150, fs=SR, output="sos")
+
+    def lows_share_db(x, t0, t1):
+        seg = slice(int((t0 - 1.0) * SR), int((t1 - 1.0) * SR))  # file seconds -> loop samples
+        return 10 * np.log10(np.sum(sosfilt(lp, x)[:, seg] ** 2) / np.sum(x[:, seg] ** 2))
+
+    during = lows_share_db(dynamic, 2.55, 2.7) - lows_share_db(static, 2.55, 2.7)  # mid-burst
+    between = lows_share_db(dynamic, 2.0, 2.4) - lows_share_db(static, 2.0, 2.4)
+    assert during > 0.3 and during > between + 0.3  # measured: 0.59 and 0.06 dB
+    assert client.post(f"/api/uploads/{u['upload']}/preview", json=body | {"dynamic": "maybe"}).status_code == 400
+
+
 def test_intensity_zero_downloads_the_input_bytes(client, wav5):
     data = _file(wav5)
     u = _upload(client, data)
@@ -213,7 +284,8 @@ def test_api_analyze_and_apply(client, wav5):
     assert (info.format, info.subtype, info.samplerate) == ("WAV", "PCM_16", 48000)
     applied = json.loads(r.headers["X-Semeq-Settings"])
     assert applied["settings"] == {"target": "bright", "label": "bright + warm (0.25)", "intensity": 0.6,
-                                   "auto_intensity": False, "mode": "toward", "blend": "warm", "alpha": 0.25}
+                                   "auto_intensity": False, "mode": "toward", "blend": "warm", "alpha": 0.25,
+                                   "dynamic": False}
     assert applied["understood"]["terms"][0]["word"] == "bright" and applied["request"]["blend"]["label"] == "warm"
     assert "curve" not in applied and applied["bands"]
     assert 'filename="a_bright_toward.wav"' in r.headers["content-disposition"]

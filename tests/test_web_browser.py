@@ -300,6 +300,9 @@ def test_word_already_present_unknown_word_and_modes_in_chromium(server, browser
         "toward", "match", "static", "latent"]
     page.click("#mode label:has(input[value=latent])")
     assert "latent: the original seed rule" in page.inner_text("#mode-help")
+    # The dynamic checkbox is offered, unticked, with its one-line explanation.
+    assert page.is_visible("#dynamic") and not page.is_checked("#dynamic")
+    assert "flares away" in page.inner_text("#dynamic-help")
     _wait_js(page, "document.getElementById('eq-hint').textContent.startsWith('latent')")
 
     # "hot" comes from the Spanish-language survey: the page says so, not that the word is Spanish.

@@ -20,7 +20,10 @@ One kitchen: nothing here filters, measures levels or designs an EQ by itself.
   it (:func:`semeq.dsp.apply_eq`, :func:`semeq.loudness.level_stats`,
   :func:`semeq.loudness.output_gain`; the ceiling on the sample peak, see :meth:`Engine.preview`)
   on the EQ of :meth:`SemanticEQ.design`, whose 5-band fit is warm-started from the previous
-  preview's (within the fit bound, the same EQ).
+  preview's (within the fit bound, the same EQ). With a dynamic request (``dynamic=True``) the
+  preview runs :func:`semeq.dynamic.render_dynamic` before the static sections, the call
+  ``SemanticEQ.apply`` makes (its detector starts at the loop's start, the download's at the
+  file's), and both designs get the file's typical balance per region as the pipeline reads it.
 
 One :class:`Engine` per server process holds one SemanticEQ, loaded once under a lock. Its calls
 are inference only (no state changes but caches), so requests run them concurrently.
@@ -169,6 +172,8 @@ class Analysis:
     measurement: "Measurement"
     profile: list[dict]
     balance: dict
+    cache: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    """Read on demand: ``typical_db``, the file's median balance per dynamic region."""
 
     @property
     def sample_rate(self) -> int:
@@ -228,7 +233,7 @@ class Design:
         return {"target": r.target.text, "label": r.label, "slug": r.target.slug, "intensity": r.intensity,
                 "auto_intensity": r.auto, "intensity_source": r.intensity_source, "mode": r.mode,
                 "blend": None if r.blend is None else r.blend.text,
-                "blend_slug": None if r.blend is None else r.blend.slug, "alpha": r.alpha}
+                "blend_slug": None if r.blend is None else r.blend.slug, "alpha": r.alpha, "dynamic": r.dynamic}
 
     def to_dict(self) -> dict:
         from ..adaptive import CURVE_FREQS_HZ
@@ -314,10 +319,10 @@ class Engine:
         return self.seq.understand(text)
 
     def request(self, target: str, intensity: "float | str | None", *, mode: str, blend: str | None,
-                alpha: float | None) -> "EQRequest":
+                alpha: float | None, dynamic: bool = False) -> "EQRequest":
         """The ONE request of a settings change (``intensity``: a number, ``"auto"``, or None for the
-        phrase's amount words, else the default)."""
-        return self.seq.request(target, intensity, mode=mode, blend=blend, alpha=alpha)
+        phrase's amount words, else the default; ``dynamic``: add the dynamic part)."""
+        return self.seq.request(target, intensity, mode=mode, blend=blend, alpha=alpha, dynamic=dynamic)
 
     # -- files ----------------------------------------------------------------------------
     @staticmethod
@@ -409,11 +414,34 @@ class Engine:
         return float(seq.suggest_intensity(None, analysis.sample_rate, request,
                                            balance=seq.reference.balance(analysis.measurement)).need)
 
+    @staticmethod
+    def _typical_db(request: "EQRequest", analysis: Analysis, path: Path) -> "np.ndarray | None":
+        """A dynamic request's reference per region, read as :func:`semeq.pipeline.apply_file` reads it:
+        a 44.1 kHz file whole in the accumulator's blocks, else the analysis excerpt in the pipeline's."""
+        if not request.dynamic:
+            return None
+        if "typical_db" not in analysis.cache:
+            from ..dynamic import FrameBalance
+            from ..frontend import MAX_BLOCK
+            from ..io import BLOCK_FRAMES, iter_blocks, read_analysis_excerpt
+
+            balance = FrameBalance(analysis.sample_rate, analysis.channels)
+            if analysis.sample_rate == ANALYSIS_SAMPLE_RATE:
+                for block in iter_blocks(path, MAX_BLOCK):
+                    balance.update(block)
+            else:
+                excerpt = read_analysis_excerpt(path)[0]
+                for i in range(0, excerpt.shape[1], BLOCK_FRAMES):
+                    balance.update(excerpt[:, i : i + BLOCK_FRAMES])
+            analysis.cache["typical_db"] = balance.median_db()
+        return analysis.cache["typical_db"]
+
     def decide(self, analysis: Analysis, request: "EQRequest", path: Path) -> Design:
         """The full design: ``SemanticEQ.decide`` on the pipeline's measurement (what the download applies)."""
         audio = self._latent_audio(request, path)
         eq, suggestion = self.seq.decide(request, None if audio is None else audio[0], analysis.sample_rate,
-                                         measurement=analysis.measurement)
+                                         measurement=analysis.measurement,
+                                         typical_db=self._typical_db(request, analysis, path))
         return Design(request=request, eq=eq, suggestion=suggestion, need=self._need(request, analysis))
 
     def design_preview(self, analysis: Analysis, request: "EQRequest", path: Path, *,
@@ -434,7 +462,8 @@ class Engine:
                 == (request.target, request.blend, request.alpha, request.mode))
         warm = start.eq.params if same else None
         eq = seq.design(analysis.measurement, analysis.sample_rate, request,
-                        intensity=None if suggestion is None else suggestion.intensity, audio=audio, start=warm)
+                        intensity=None if suggestion is None else suggestion.intensity, audio=audio, start=warm,
+                        typical_db=self._typical_db(request, analysis, path))
         return Design(request=request, eq=eq, suggestion=suggestion, need=self._need(request, analysis))
 
     # -- sound ------------------------------------------------------------------------------
@@ -472,7 +501,12 @@ class Engine:
         if design.is_bypass:
             return region, 0.0, 0.0
         request = design.request
-        out = apply_eq(region, sample_rate, list(design.eq.cascade))
+        out = region
+        if design.eq.dynamic is not None:  # as SemanticEQ.apply: the dynamic part first, the static EQ after
+            from ..dynamic import render_dynamic
+
+            out, _ = render_dynamic(region, sample_rate, design.eq.dynamic)
+        out = apply_eq(out, sample_rate, list(design.eq.cascade)) if design.eq.cascade else np.array(out, dtype=np.float64)
         stats_eq = level_stats(out, sample_rate, true_peak=true_peak)
         if not true_peak:
             stats_eq = dataclasses.replace(stats_eq, true_peak_dbtp=stats_eq.peak_dbfs)  # the sample peak stands in

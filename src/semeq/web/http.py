@@ -113,4 +113,12 @@ def settings_fields(d: dict) -> dict:
     if not isinstance(mode, str) or len(mode) > 20:
         raise ApiError(400, "mode must be a string")
     alpha = number(d, "alpha", None, 0.0, 1.0)
-    return {"target": target, "intensity": intensity, "mode": mode, "blend": blend, "alpha": alpha}
+    dynamic = d.get("dynamic", False)
+    if dynamic in (True, 1, "1", "true", "on"):
+        dynamic = True
+    elif dynamic in (False, 0, None, "", "0", "false", "off"):
+        dynamic = False
+    else:
+        raise ApiError(400, f"dynamic must be true or false (1 or 0), got {str(dynamic)[:40]!r}")
+    return {"target": target, "intensity": intensity, "mode": mode, "blend": blend, "alpha": alpha,
+            "dynamic": dynamic}

@@ -41,7 +41,8 @@ def applied_header(request, result) -> dict:
     eq = result.eq
     d = {"settings": {"target": request.target.text, "label": request.label, "intensity": request.intensity,
                       "auto_intensity": request.auto, "mode": request.mode,
-                      "blend": None if request.blend is None else request.blend.text, "alpha": request.alpha},
+                      "blend": None if request.blend is None else request.blend.text, "alpha": request.alpha,
+                      "dynamic": request.dynamic},
          "request": request.to_dict(), "understood": eq.to_dict().get("understood"),
          "intensity": round(eq.intensity, 4), "is_bypass": eq.is_bypass,
          "bands": None if eq.params is None else eq.params.to_dict(), "change_rms_db": round(eq.change_rms_db, 3),
@@ -80,7 +81,7 @@ def routes(app: App) -> list[Route]:
         except BaseException:
             _delete(path, *(() if out_path is None else (out_path,)))
             raise
-        stem = f"{name}_{safe_display_name(eq_request.target.slug, 'eq')}_{eq_request.mode}"
+        stem = f"{name}_{safe_display_name(eq_request.target.slug, 'eq')}_{eq_request.mode}" + ("_dynamic" if eq_request.dynamic else "")
         applied = applied_header(eq_request, result)
         headers = {"X-Semeq-Settings": header_json(applied)}
         if fmt is not None:  # the preset instead of the audio (rendered: the output gain is the render's)

@@ -286,12 +286,12 @@ class App:
 
     @staticmethod
     def download_name(upload: Upload, design: Design) -> str:
-        """``<file>_<word>[_<blend>-<alpha>]_<mode>_<intensity>.<ext>``: every setting that changes the sound."""
+        """``<file>_<word>[_<blend>-<alpha>]_<mode>[_dynamic]_<intensity>.<ext>``: every setting that changes the sound."""
         r = design.request
         parts = [upload.name, r.target.slug]
         if r.blend is not None:
             parts.append(f"{r.blend.slug}-{r.alpha:.2f}")
-        parts += [r.mode, f"{design.intensity:.2f}"]
+        parts += [r.mode] + (["dynamic"] if r.dynamic else []) + [f"{design.intensity:.2f}"]
         stem = "_".join(safe_display_name(p.replace(".", "_"), "x") for p in parts)
         return stem + upload.analysis.suffix
 

@@ -316,6 +316,7 @@ function settings() {
   if ($("auto").checked) s.intensity = "auto";
   else if (amount === undefined || amount === null || state.sliderFor === s.target) s.intensity = parseFloat($("intensity").value);
   if (blend) { s.blend = blend; s.alpha = parseFloat($("alpha").value); }
+  if ($("dynamic").checked) s.dynamic = true;
   return s;
 }
 function wordMeta() {
@@ -695,6 +696,7 @@ window.addEventListener("DOMContentLoaded", () => {
   $("auto").addEventListener("change", () => { $("intensity").disabled = $("auto").checked; update(); });
   $("alpha").addEventListener("input", () => { $("alpha-out").textContent = parseFloat($("alpha").value).toFixed(2); update(); });
   for (const r of document.querySelectorAll('input[name="mode"]')) r.addEventListener("change", () => { modeHelp(); update(); });
+  $("dynamic").addEventListener("change", update);
   $("play").onclick = togglePlay;
   $("btn-a").onclick = () => selectAB("A"); $("btn-b").onclick = () => selectAB("B");
   $("start").onchange = () => setRegion(parseFloat($("start").value), parseFloat($("end").value), true);
