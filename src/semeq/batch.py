@@ -55,7 +55,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import hashlib
 import json
 import os
 import signal
@@ -499,11 +498,9 @@ class _StopCheck:
 
 
 def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from .io import sha256_file
+
+    return sha256_file(path)
 
 
 def _peak_rss_mb() -> float | None:
@@ -559,6 +556,25 @@ def dask_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("distributed") is not None
+
+
+def _quiet_closed_loop_finalisers() -> None:
+    """After Ctrl-C, a Dask client caught half-built or half-closed can be finalised at exit on
+    its closed loop: Python then prints its RuntimeError as "Exception ignored". That one error,
+    from that one finaliser, is dropped; every other unraisable exception is reported as usual."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_semeq_quiet", False):
+        return
+
+    def hook(unraisable) -> None:
+        where = getattr(getattr(unraisable, "object", None), "__qualname__", "")
+        if isinstance(unraisable.exc_value, RuntimeError) and "IOLoop is closed" in str(unraisable.exc_value) \
+                and where.endswith("Client.__del__"):
+            return
+        previous(unraisable)
+
+    hook._semeq_quiet = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 @contextlib.contextmanager
@@ -734,6 +750,7 @@ class _DaskTasks:
             # A close cut short by Ctrl-C: the cluster's loop goes next, and the client's own
             # finaliser would then try again at exit on a closed loop and print a traceback.
             self.client.status = "closed"
+        _quiet_closed_loop_finalisers()
         if self.cluster is not None:
             with contextlib.suppress(Exception):
                 self.cluster.close(timeout=LOCAL_STOP_TIMEOUT_S)

@@ -534,22 +534,7 @@ def _one_pole(x: np.ndarray, beta: np.ndarray, state: np.ndarray, matrices=None)
 
 
 # -- the block processor --------------------------------------------------------------------------
-try:  # scipy's in-place kernel behind sosfilt (as semeq.dsp.streaming uses it)
-    from scipy.signal._sosfilt import _sosfilt as _sosfilt_kernel
-except ImportError:  # pragma: no cover - a scipy that moved it
-    _sosfilt_kernel = None
-
-
-def _filter_inplace(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> None:
-    """Filter ``x`` (channels, n) float64 C-contiguous in place; ``zi`` (channels, 1, 2) too."""
-    if _sosfilt_kernel is not None:
-        _sosfilt_kernel(sos, x, zi)
-        return
-    from scipy.signal import sosfilt
-
-    y, zf = sosfilt(sos, x, axis=-1, zi=zi.transpose(1, 0, 2))
-    x[...] = y
-    zi[...] = zf.transpose(1, 0, 2)
+from .dsp.streaming import filter_inplace as _filter_inplace  # noqa: E402  (the one in-place sosfilt)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

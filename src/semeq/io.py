@@ -20,7 +20,7 @@ from .errors import AudioFileError, ParameterError
 __all__ = ["AudioInfo", "OutputFormat", "load_audio", "save_audio", "copy_file", "check_output_path",
            "check_audio_output", "resolve_output_format", "atomic_output", "AudioWriter", "SUBTYPE_CHOICES",
            "os_error_reason", "check_readable", "wav_is_truncated", "open_audio", "read_frames", "iter_blocks",
-           "read_analysis_excerpt", "ANALYSIS_FULL_MAX_S", "ANALYSIS_WINDOW_S", "ANALYSIS_N_WINDOWS", "BLOCK_FRAMES"]
+           "read_analysis_excerpt", "sha256_file", "ANALYSIS_FULL_MAX_S", "ANALYSIS_WINDOW_S", "ANALYSIS_N_WINDOWS", "BLOCK_FRAMES"]
 
 _FORMAT_BY_SUFFIX = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF", ".aif": "AIFF"}
 _DEFAULT_SUBTYPE = {"WAV": "PCM_24", "FLAC": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III", "AIFF": "PCM_24"}
@@ -550,3 +550,14 @@ def iter_blocks(src: Path, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndar
             if block.shape[1] == 0:
                 return
             yield block
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -9,7 +9,6 @@ version apt offers is not downloaded again, so a second run fetches nothing.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import logging
 import os
@@ -180,12 +179,7 @@ def probe_audio(path: Path) -> Probe:
         raise DataError(f"soundfile cannot read it: {str(exc).strip() or type(exc).__name__}") from None
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from ..io import sha256_file  # noqa: E402  (re-exported for corpus.status)
 
 
 def _matches(path: str, patterns: Sequence[str]) -> bool:

@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - a scipy that moved it
     _sosfilt_kernel = None
 
 
-def _filter_inplace(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> None:
+def filter_inplace(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> None:
     """Filter ``x`` (channels, n) float64 C-contiguous in place; ``zi`` (channels, sections, 2) too."""
     if _sosfilt_kernel is not None:
         _sosfilt_kernel(sos, x, zi)
@@ -180,17 +180,17 @@ class StreamingEQ:
         while start < n:
             if self._next_sos is None:
                 if start == 0:
-                    _filter_inplace(self._sos, out, self._zi)
+                    filter_inplace(self._sos, out, self._zi)
                 else:  # the kernel needs C-contiguous rows
                     rest = out[:, start:].copy()
-                    _filter_inplace(self._sos, rest, self._zi)
+                    filter_inplace(self._sos, rest, self._zi)
                     out[:, start:] = rest
                 break
             n_seg = min(n - start, self._n_fade - self._fade_pos)
             old = out[:, start : start + n_seg].copy()
             new = old.copy()
-            _filter_inplace(self._sos, old, self._zi)
-            _filter_inplace(self._next_sos, new, self._next_zi)
+            filter_inplace(self._sos, old, self._zi)
+            filter_inplace(self._next_sos, new, self._next_zi)
             w = self._fade_w[self._fade_pos : self._fade_pos + n_seg]
             out[:, start : start + n_seg] = old + w * (new - old)
             self._fade_pos += n_seg
