@@ -624,8 +624,7 @@ class SemanticEQ:
         if audio is None:
             raise ParameterError("mode 'latent' reads the audio with the encoder: it needs the recording, "
                                  "not only its spectrum (it has no streaming form)")
-        if self.target_sign(request.target, request.blend, request.alpha) < 0 or \
-                self.target_sign(request.target, request.blend, request.alpha) == 0:
+        if self.target_sign(request.target, request.blend, request.alpha) <= 0:
             raise ParameterError("mode 'latent' moves toward a point of the latent space: it takes words to move "
                                  "toward, not 'less X' (use mode 'toward')")
         z_audio = self.encode(*audio)

@@ -30,7 +30,7 @@ rate (a centre clamped below its Nyquist is written clamped).
 from __future__ import annotations
 
 from ..errors import ParameterError
-from .settings import AppliedSettings
+from .settings import AppliedSettings, check_bands
 
 __all__ = ["render", "FILTER_TYPES"]
 
@@ -45,13 +45,7 @@ def _check(settings: AppliedSettings) -> None:
     if not low <= round(settings.output_gain_db, 2) <= high:
         raise ParameterError(f"apo: the output gain {settings.output_gain_db:+.2f} dB is outside the preamp range "
                              f"{low:g}..{high:+g} dB that importers hold")
-    for band in settings.bands:
-        if not FREQ_RANGE_HZ[0] <= band.freq_hz <= FREQ_RANGE_HZ[1]:
-            raise ParameterError(f"apo: {band.label} frequency {band.freq_hz:g} Hz is outside 10 Hz..24 kHz")
-        if not low <= band.gain_db <= high:
-            raise ParameterError(f"apo: {band.label} gain {band.gain_db:+.2f} dB is outside {low:g}..{high:+g} dB")
-        if not 0.0 < band.q <= Q_MAX:
-            raise ParameterError(f"apo: {band.label} Q {band.q:g} is outside (0, {Q_MAX:g}]")
+    check_bands("apo", settings, gain_range_db=GAIN_RANGE_DB, freq_range_hz=FREQ_RANGE_HZ, q_max=Q_MAX)
 
 
 def render(settings: AppliedSettings, stem: str) -> dict[str, bytes]:

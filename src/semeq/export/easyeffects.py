@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 
 from ..errors import ParameterError
-from .settings import AppliedSettings
+from .settings import AppliedSettings, check_bands
 
 __all__ = ["render", "BAND_TYPES", "INSTANCE"]
 
@@ -45,13 +45,7 @@ def _check(settings: AppliedSettings) -> None:
     if not low <= settings.output_gain_db <= high:
         raise ParameterError(f"easyeffects: the output gain {settings.output_gain_db:+.2f} dB is outside the "
                              f"equalizer's output-gain range {low:g}..{high:+g} dB")
-    for band in settings.bands:
-        if not FREQ_RANGE_HZ[0] <= band.freq_hz <= FREQ_RANGE_HZ[1]:
-            raise ParameterError(f"easyeffects: {band.label} frequency {band.freq_hz:g} Hz is outside 10 Hz..24 kHz")
-        if not low <= band.gain_db <= high:
-            raise ParameterError(f"easyeffects: {band.label} gain {band.gain_db:+.2f} dB is outside {low:g}..{high:+g} dB")
-        if not Q_RANGE[0] < band.q <= Q_RANGE[1]:
-            raise ParameterError(f"easyeffects: {band.label} Q {band.q:g} is outside (0, {Q_RANGE[1]:g}]")
+    check_bands("easyeffects", settings, gain_range_db=GAIN_RANGE_DB, freq_range_hz=FREQ_RANGE_HZ, q_max=Q_RANGE[1])
 
 
 def preset(settings: AppliedSettings) -> dict:

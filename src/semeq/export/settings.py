@@ -244,12 +244,7 @@ def read_settings(obj: object, *, sample_rate: float | None = None, output_gain_
         raise ParameterError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     if isinstance(obj.get("files"), list):
         files = obj["files"]
-        if entry is None:
-            if len(files) != 1:
-                raise ParameterError(f"{where} holds {len(files)} files' settings: choose one with --entry N (1..{len(files)})")
-            entry = 1
-        if not 1 <= entry <= len(files):
-            raise ParameterError(f"{where}: --entry must be in 1..{len(files)}, got {entry}")
+        entry = _pick_entry(files, entry, where, "files' settings")
         return read_settings(files[entry - 1], sample_rate=sample_rate, output_gain_db=output_gain_db,
                              where=f"{where} entry {entry}")
     if entry not in (None, 1):
@@ -297,12 +292,32 @@ def load_settings(path: str | os.PathLike, *, sample_rate: float | None = None, 
             records = [json.loads(ln) for ln in lines]
         except json.JSONDecodeError:
             raise ParameterError(f"{path}: not JSON ({first.msg} at line {first.lineno}) nor JSON Lines") from None
-        if entry is None:
-            if len(records) != 1:
-                raise ParameterError(f"{path} holds {len(records)} lines of settings: choose one with --entry N (1..{len(records)})")
-            entry = 1
-        if not 1 <= entry <= len(records):
-            raise ParameterError(f"{path}: --entry must be in 1..{len(records)}, got {entry}")
+        entry = _pick_entry(records, entry, str(path), "lines of settings")
         return read_settings(records[entry - 1], sample_rate=sample_rate, output_gain_db=output_gain_db,
                              where=f"{path} line {entry}")
     return read_settings(obj, sample_rate=sample_rate, output_gain_db=output_gain_db, entry=entry, where=str(path))
+
+
+def check_bands(fmt: str, settings: "AppliedSettings", *, gain_range_db: tuple[float, float],
+                freq_range_hz: tuple[float, float], q_max: float) -> None:
+    """Refuse a band a format's ranges cannot hold, naming the band and the limit (ParameterError)."""
+    low, high = gain_range_db
+    for band in settings.bands:
+        if not freq_range_hz[0] <= band.freq_hz <= freq_range_hz[1]:
+            raise ParameterError(f"{fmt}: {band.label} frequency {band.freq_hz:g} Hz is outside "
+                                 f"{freq_range_hz[0]:g} Hz..{freq_range_hz[1] / 1000:g} kHz")
+        if not low <= band.gain_db <= high:
+            raise ParameterError(f"{fmt}: {band.label} gain {band.gain_db:+.2f} dB is outside {low:g}..{high:+g} dB")
+        if not 0.0 < band.q <= q_max:
+            raise ParameterError(f"{fmt}: {band.label} Q {band.q:g} is outside (0, {q_max:g}]")
+
+
+def _pick_entry(items: list, entry: int | None, where: str, what: str) -> int:
+    """The 1-based entry of several settings to read: required when there are several."""
+    if entry is None:
+        if len(items) != 1:
+            raise ParameterError(f"{where} holds {len(items)} {what}: choose one with --entry N (1..{len(items)})")
+        return 1
+    if not 1 <= entry <= len(items):
+        raise ParameterError(f"{where}: --entry must be in 1..{len(items)}, got {entry}")
+    return entry
